@@ -1,0 +1,373 @@
+"""One function per command: a client call or a stream, rendered."""
+
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any
+
+from supervisor.cli import render
+from supervisor.client.blocking import Client, connect
+from supervisor.client.errors import ClientError, DaemonError
+from supervisor.protocol.messages import Event, Output
+
+OWN_FAILURE = 125
+STATUS_COMMANDS = frozenset({"run", "wait", "attach", "new", "expect"})
+
+
+def failure_status(cmd: str) -> int:
+    """Commands whose exit status reports a child's or a verdict fail with 125, others 1."""
+    return OWN_FAILURE if cmd in STATUS_COMMANDS else 1
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return connect(args.socket, autostart=not args.no_start)
+
+
+def _child_env(args: argparse.Namespace) -> dict[str, str] | None:
+    env: dict[str, str] | None
+    if args.clean_env:
+        env = None
+        if args.env:
+            from supervisor.daemon.registry import minimal_env
+
+            env = minimal_env()
+            env["TERM"] = os.environ.get("TERM", "xterm-256color")
+    else:
+        env = dict(os.environ)
+    for key, value in args.env:
+        assert env is not None
+        env[key] = value
+    return env
+
+
+def _spawn_request(args: argparse.Namespace, size: tuple[int, int] | None) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "argv": args.command,
+        "cwd": os.path.abspath(args.cwd) if args.cwd else os.getcwd(),
+        "env": _child_env(args),
+        "name": getattr(args, "name", None),
+        "project": os.path.abspath(args.project) if args.project else None,
+    }
+    if size is not None:
+        request["cols"], request["rows"] = size
+    return request
+
+
+def _terminal_size() -> tuple[int, int] | None:
+    for fd in (0, 1, 2):
+        try:
+            size = os.get_terminal_size(fd)
+            return size.columns, size.lines
+        except OSError:
+            continue
+    return None
+
+
+# -- daemon -----------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        status = client.status()
+    if args.json:
+        render.print_json(status)
+    else:
+        print(render.status_text(status))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    try:
+        client = connect(args.socket, autostart=False)
+    except ClientError as exc:
+        print(f"ptysup stop: {exc}", file=sys.stderr)
+        return 1
+    with client:
+        pid = client.stop()
+    print(f"stopped the daemon (pid {pid})", file=sys.stderr)
+    return 0
+
+
+# -- sessions ---------------------------------------------------------------------
+
+
+def cmd_spawn(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        session = client.call("spawn", **_spawn_request(args, args.size))
+    if args.json:
+        render.print_json(session)
+    else:
+        print(session["id"])
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        sessions = client.list()
+    if args.json:
+        render.print_json(sessions)
+    elif sessions:
+        print(render.session_table(sessions))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        session = client.info(args.session)
+    if args.json:
+        render.print_json(session)
+    else:
+        print(render.session_details(session))
+    return 0
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.text is None:
+            stdin = sys.stdin.buffer
+            while chunk := stdin.read1(256 * 1024):
+                client.write(args.session, chunk)
+            if args.enter:
+                client.write(args.session, "\r")
+        else:
+            text = " ".join(args.text) + ("\r" if args.enter else "")
+            client.write(args.session, text.encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def cmd_resize(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.resize(args.session, args.cols, args.rows)
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.kill(args.session, args.signal)
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.remove(args.session)
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.wait(args.session, args.timeout)
+    session = result["session"]
+    if args.json:
+        render.print_json({"timed_out": result["timed_out"], **session})
+    if result["timed_out"]:
+        if not args.json:
+            print(f"ptysup wait: session {session['id']} still runs", file=sys.stderr)
+        return 124
+    return render.exit_status(session)
+
+
+# -- output -----------------------------------------------------------------------
+
+
+def _write_out(data: bytes) -> None:
+    out = sys.stdout.buffer
+    out.write(data)
+    out.flush()
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.call(
+            "subscribe", session=args.session, since=args.since, follow=args.follow
+        )
+        sub = result["sub"]
+        if args.json and not args.follow:
+            data = b"".join(e.data for e in client.stream(sub) if isinstance(e, Output))
+            render.print_json(
+                {
+                    "start": result["start"],
+                    "end": result["end"],
+                    "truncated": result["truncated"],
+                    "data_b64": base64.b64encode(data).decode("ascii"),
+                }
+            )
+            return 0
+        if result["truncated"]:
+            _notice(f"bytes {args.since}..{result['start']} are no longer kept")
+        for event in client.stream(sub):
+            if isinstance(event, Output):
+                if args.json:
+                    print(
+                        json.dumps(
+                            {
+                                "start": event.offset,
+                                "end": event.offset + len(event.data),
+                                "truncated": False,
+                                "data_b64": base64.b64encode(event.data).decode("ascii"),
+                            }
+                        ),
+                        flush=True,
+                    )
+                else:
+                    _write_out(event.data)
+            elif isinstance(event, Event) and event.event == "skipped":
+                _notice(f"skipped bytes {event.fields['from']}..{event.fields['to']}")
+    return 0
+
+
+def _notice(text: str) -> None:
+    print(f"ptysup: {text}", file=sys.stderr)
+
+
+def cmd_expect(args: argparse.Namespace) -> int:
+    try:
+        pattern = re.compile(args.regex.encode("utf-8", "surrogateescape"), re.MULTILINE)
+    except re.error as exc:
+        print(f"ptysup expect: bad regular expression: {exc}", file=sys.stderr)
+        return OWN_FAILURE
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    with _client(args) as client:
+        result = client.call("subscribe", session=args.session, since=args.since, follow=True)
+        sub = result["sub"]
+        base = result["start"]
+        buffer = bytearray()
+        searched = 0
+        reason = "timed out"
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            event = _next_for(client, sub, left)
+            if event is None:
+                break
+            if isinstance(event, Output):
+                if event.offset != base + len(buffer):
+                    buffer.clear()
+                    base = event.offset
+                    searched = 0
+                buffer += event.data
+                match = pattern.search(buffer, max(0, searched - 4096))
+                if match:
+                    return _expect_matched(args, match, base)
+                searched = len(buffer)
+                if len(buffer) > 4 * 1024 * 1024:
+                    cut = len(buffer) - 1024 * 1024
+                    del buffer[:cut]
+                    base += cut
+                    searched -= cut
+            elif isinstance(event, Event) and event.event == "end":
+                reason = "the session ended"
+                break
+    if args.json:
+        render.print_json({"matched": False, "reason": reason})
+    else:
+        print(f"ptysup expect: no match; {reason}", file=sys.stderr)
+    return 1
+
+
+def _expect_matched(args: argparse.Namespace, match: re.Match[bytes], base: int) -> int:
+    if args.json:
+        render.print_json(
+            {
+                "matched": True,
+                "match": match.group(0).decode("utf-8", "replace"),
+                "groups": [
+                    g.decode("utf-8", "replace") if g is not None else None for g in match.groups()
+                ],
+                "start": base + match.start(),
+                "end": base + match.end(),
+            }
+        )
+    return 0
+
+
+def _next_for(client: Client, sub: int, timeout: float | None) -> Output | Event | None:
+    while True:
+        event = client.next_event(timeout)
+        if event is None:
+            return None
+        if isinstance(event, Output | Event) and event.sub == sub:
+            return event
+
+
+# -- run, new, attach ---------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        session = client.call("spawn", subscribe=True, **_spawn_request(args, _terminal_size()))
+        sid, sub = session["id"], session["sub"]
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        interrupts = 0
+
+        def on_signal(signum: int, _frame: object) -> None:
+            nonlocal interrupts
+            interrupts += 1
+            raise KeyboardInterrupt
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        timed_out = False
+        try:
+            while True:
+                try:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        timed_out = True
+                        client.kill(sid)
+                        deadline = None
+                        continue
+                    event = _next_for(client, sub, left)
+                except KeyboardInterrupt:
+                    client.send_request(
+                        "kill", session=sid, signal="INT" if interrupts < 2 else None
+                    )
+                    continue
+                if isinstance(event, Output):
+                    _write_out(event.data)
+                elif isinstance(event, Event) and event.event == "end":
+                    break
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        final = client.info(sid)
+        if not args.keep:
+            client.remove(sid)
+    if timed_out:
+        print(f"ptysup run: timed out after {args.timeout} s", file=sys.stderr)
+        return 124
+    return render.exit_status(final)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from supervisor.cli.attach import attach_loop, parse_detach_key
+
+    key = parse_detach_key(args.detach_key)
+    size = args.size or _terminal_size()
+    with _client(args) as client:
+        session = client.call("spawn", input=True, **_spawn_request(args, size))
+        return attach_loop(client, session, session["sub"], key)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from supervisor.cli.attach import attach_loop, parse_detach_key, replay_point
+
+    key = parse_detach_key(args.detach_key)
+    with _client(args) as client:
+        session = client.info(args.session)
+        if session["state"] != "running":
+            raise DaemonError(
+                "conflict", f"session {session['id']} has exited ({render.exit_text(session)})"
+            )
+        size = _terminal_size()
+        if size is not None:
+            client.resize(session["id"], *size)
+        since = replay_point(client, session)
+        result = client.call(
+            "subscribe", session=session["id"], since=since, follow=True, input=True
+        )
+        return attach_loop(client, session, result["sub"], key)

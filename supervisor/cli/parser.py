@@ -1,0 +1,184 @@
+"""The command line: every command, flag and help text. A public contract: keep it stable."""
+
+import argparse
+import re
+
+DEFAULT_DETACH_KEY = "ctrl-\\"
+
+
+def size_arg(value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,4})x(\d{1,4})", value)
+    if not match or not all(int(g) > 0 for g in match.groups()):
+        raise argparse.ArgumentTypeError(f"expected COLSxROWS such as 120x40, got {value!r}")
+    return int(match[1]), int(match[2])
+
+
+def env_arg(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected K=V, got {value!r}")
+    return key, val
+
+
+def offset_arg(value: str) -> int:
+    try:
+        offset = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a byte offset, got {value!r}") from None
+    if offset < 0:
+        raise argparse.ArgumentTypeError(f"an offset cannot be negative: {value}")
+    return offset
+
+
+def seconds_arg(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not 0 <= seconds <= 366 * 86400:
+        raise argparse.ArgumentTypeError(f"seconds out of range: {value}")
+    return seconds
+
+
+def dimension_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 1 <= n <= 9999:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 9999: {value}")
+    return n
+
+
+def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        default=default,
+        help="the daemon's socket (default: $PTYSUP_SOCKET, else a private per-user path)",
+    )
+    parser.add_argument(
+        "--no-start",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="do not start a daemon when none is running",
+    )
+
+
+def _spawn_options(parser: argparse.ArgumentParser, *, name: bool = True) -> None:
+    if name:
+        parser.add_argument("--name", help="a unique name for the session")
+    parser.add_argument("--cwd", metavar="DIR", help="working directory (default: the current)")
+    parser.add_argument(
+        "--env",
+        metavar="K=V",
+        action="append",
+        type=env_arg,
+        default=[],
+        help="add or override a variable of the child's environment (repeatable)",
+    )
+    parser.add_argument(
+        "--clean-env",
+        action="store_true",
+        help="start from a minimal environment instead of this one",
+    )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="the OpenCode project directory the child works for",
+    )
+
+
+def _command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ptysup",
+        description="Pseudo-terminals that outlive the program that opened them.",
+    )
+    _globals(parser, top=True)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _globals(p, top=False)
+        return p
+
+    p = add("daemon", "run the daemon in the foreground")
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+    p = add("status", "show the daemon's state")
+    p.add_argument("--json", action="store_true")
+
+    add("stop", "stop the daemon, ending every session")
+
+    for name, text in (
+        ("spawn", "start a command in a new terminal; print its id"),
+        ("new", "start a command in a new terminal and attach to it"),
+    ):
+        p = add(name, text)
+        _spawn_options(p)
+        p.add_argument("--size", metavar="COLSxROWS", type=size_arg)
+        if name == "spawn":
+            p.add_argument("--json", action="store_true", help="print the session object")
+        else:
+            p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+        _command(p)
+
+    p = add("list", "list sessions")
+    p.add_argument("--json", action="store_true")
+
+    p = add("info", "show one session")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--json", action="store_true")
+
+    p = add("write", "type TEXT into a session (`-` copies stdin byte-exact)")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("text", nargs="+", metavar="TEXT")
+    p.add_argument("--enter", action="store_true", help="press Enter after the text")
+
+    p = add("read", "print a session's output")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--since", type=offset_arg, default=0, metavar="OFFSET")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    p.add_argument("--json", action="store_true")
+
+    p = add("expect", "wait until a session's output matches REGEX (exit 0; 1 on timeout)")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("regex", metavar="REGEX")
+    p.add_argument("--since", type=offset_arg, default=0, metavar="OFFSET")
+    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument("--json", action="store_true")
+
+    p = add("wait", "wait for a session to end; exit with its status (124 on timeout)")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument("--json", action="store_true")
+
+    p = add("kill", "end every process of a session's terminal, or send one signal")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--signal", "-s", metavar="SIG", help="send only SIG to the child's group")
+
+    p = add("resize", "set a session's terminal size")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("cols", type=dimension_arg, metavar="COLS")
+    p.add_argument("rows", type=dimension_arg, metavar="ROWS")
+
+    p = add("rm", "end a session if it runs, and forget it")
+    p.add_argument("session", metavar="SESSION")
+
+    p = add("run", "run a command in a new terminal, stream its output, exit with its status")
+    _spawn_options(p)
+    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument("--keep", action="store_true", help="keep the session after it ends")
+    _command(p)
+
+    p = add("attach", "attach this terminal to a session")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+
+    return parser

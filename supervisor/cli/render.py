@@ -1,0 +1,83 @@
+"""How the CLI prints sessions and results for people (JSON is printed as is)."""
+
+import json
+import shlex
+import sys
+from typing import Any
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def exit_text(session: dict[str, Any]) -> str:
+    if session["state"] == "running":
+        return "-"
+    if session.get("signal") is not None:
+        return session.get("signal_name") or f"signal {session['signal']}"
+    return str(session.get("exit_code"))
+
+
+def session_table(sessions: list[dict[str, Any]]) -> str:
+    rows = [("ID", "NAME", "STATE", "PID", "EXIT", "SIZE", "COMMAND")]
+    for s in sessions:
+        rows.append(
+            (
+                s["id"],
+                s.get("name") or "-",
+                s["state"],
+                str(s["pid"]),
+                exit_text(s),
+                f"{s['cols']}x{s['rows']}",
+                shlex.join(s["argv"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    )
+
+
+def session_details(s: dict[str, Any]) -> str:
+    fields = [
+        ("id", s["id"]),
+        ("name", s.get("name") or "-"),
+        ("command", shlex.join(s["argv"])),
+        ("cwd", s["cwd"]),
+        ("pid", s["pid"]),
+        ("tty", s.get("tty", "-")),
+        ("state", s["state"]),
+        ("exit", exit_text(s)),
+        ("size", f"{s['cols']}x{s['rows']}"),
+        ("created", s["created_at"]),
+        ("exited", s.get("exited_at") or "-"),
+        ("output", f"bytes {s['start']}..{s['end']}"),
+    ]
+    context = s.get("context")
+    if context:
+        fields.append(("project", f"{context.get('directory')} ({context.get('project_id')})"))
+    return "\n".join(f"{k + ':':9} {v}" for k, v in fields)
+
+
+def status_text(status: dict[str, Any]) -> str:
+    keys = (
+        "pid",
+        "version",
+        "protocol",
+        "socket",
+        "sessions",
+        "running",
+        "connections",
+        "started_at",
+        "uptime",
+    )
+    return "\n".join(f"{k + ':':12} {status[k]}" for k in keys if k in status)
+
+
+def exit_status(session: dict[str, Any]) -> int:
+    """The shell's convention: the exit code, or 128 + the signal number."""
+    if session.get("signal") is not None:
+        return 128 + int(session["signal"])
+    code = session.get("exit_code")
+    return int(code) if code is not None else 0

@@ -1,0 +1,6 @@
+"""Clients of the daemon: a blocking one (scripts, the CLI) and a trio one."""
+
+from supervisor.client.blocking import Client, connect
+from supervisor.client.errors import ClientError, DaemonError, DaemonUnavailable
+
+__all__ = ["Client", "ClientError", "DaemonError", "DaemonUnavailable", "connect"]

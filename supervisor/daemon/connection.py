@@ -1,0 +1,195 @@
+"""One client connection: read frames, run requests, write replies and output."""
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import structlog
+import trio
+
+from supervisor.daemon.outbox import Outbox, Subscription
+from supervisor.daemon.peers import Peer
+from supervisor.daemon.session import SessionClosed
+from supervisor.protocol import (
+    CONFLICT,
+    INTERNAL,
+    NOT_FOUND,
+    PROTOCOL_VERSION,
+    UNSUPPORTED,
+    ProtocolError,
+    encode_control,
+)
+from supervisor.protocol.messages import (
+    Hello,
+    Input,
+    Request,
+    RequestId,
+    Violation,
+    error_message,
+    result_message,
+)
+from supervisor.protocol.requests import parse_args
+from supervisor.protocol.server import ServerConnection
+
+if TYPE_CHECKING:
+    from supervisor.daemon.server import Daemon
+
+log = structlog.get_logger("supervisor.connection")
+
+RECV_SIZE = 256 * 1024
+MAX_IN_FLIGHT = 64
+MAX_CONTROL_BACKLOG = 4 * 1024 * 1024
+_conn_ids = itertools.count(1)
+
+
+class Connection:
+    def __init__(self, daemon: "Daemon", sock: trio.socket.SocketType, peer: Peer) -> None:
+        self.id = next(_conn_ids)
+        self.daemon = daemon
+        self.sock = sock
+        self.peer = peer
+        self.outbox = Outbox()
+        self.protocol = ServerConnection(daemon.settings.max_frame)
+        self.subscriptions: dict[int, Subscription] = {}
+        self._sub_ids = itertools.count(1)
+        self._in_flight: set[RequestId] = set()
+        self._limiter = trio.Semaphore(MAX_IN_FLIGHT)
+        self.log = log.bind(conn=self.id, peer_pid=peer.pid)
+
+    # -- sending --------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.outbox.control(encode_control(message))
+
+    def send_error(self, request_id: RequestId | None, code: str, message: str) -> None:
+        self.send(error_message(request_id, code, message))
+
+    async def _writer(self) -> None:
+        sock = self.sock
+        while (buffers := await self.outbox.take()) is not None:
+            while buffers:
+                sent = await sock.sendmsg(buffers)
+                while sent:
+                    first = len(buffers[0])
+                    if sent >= first:
+                        sent -= first
+                        buffers.pop(0)
+                    else:
+                        buffers[0] = memoryview(buffers[0])[sent:]
+                        sent = 0
+
+    # -- receiving ------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self.send(self.daemon.hello())
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer_then_cancel, nursery.cancel_scope)
+                await self._reader(nursery)
+                self.outbox.close_after_flush()
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self._forget_subscriptions()
+
+    async def _writer_then_cancel(self, scope: trio.CancelScope) -> None:
+        try:
+            await self._writer()
+        finally:
+            scope.cancel()
+
+    async def _reader(self, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                data = await self.sock.recv(RECV_SIZE)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                events = self.protocol.receive_data(data)
+            except ProtocolError as exc:
+                self.log.warning("framing lost", error=exc.message)
+                self.send_error(None, exc.code, exc.message + "; closing the connection")
+                return
+            for event in events:
+                if isinstance(event, Input):
+                    await self._input(event)
+                elif isinstance(event, Request):
+                    await self._limiter.acquire()
+                    nursery.start_soon(self._run_request, event)
+                elif isinstance(event, Violation):
+                    self.send_error(event.id, event.code, event.message)
+                elif isinstance(event, Hello) and not self._hello(event):
+                    return
+            await self.outbox.wait_control_below(MAX_CONTROL_BACKLOG)
+
+    def _hello(self, hello: Hello) -> bool:
+        if hello.protocol != PROTOCOL_VERSION:
+            self.send_error(
+                None,
+                UNSUPPORTED,
+                f"protocol {hello.protocol} is not supported; this daemon speaks "
+                f"protocol {PROTOCOL_VERSION}",
+            )
+            return False
+        return True
+
+    async def _input(self, event: Input) -> None:
+        sub = self.subscriptions.get(event.sub)
+        if sub is None or not sub.input:
+            self.send(
+                error_message(
+                    None, NOT_FOUND, f"no subscription {event.sub} with input here", sub=event.sub
+                )
+            )
+            return
+        try:
+            session = self.daemon.registry.lookup(sub.session_id)
+            await session.write(event.data)
+        except (ProtocolError, SessionClosed) as exc:
+            self.send(error_message(None, CONFLICT, str(exc), sub=event.sub))
+
+    async def _run_request(self, request: Request) -> None:
+        try:
+            if request.id in self._in_flight:
+                self.send_error(request.id, CONFLICT, f"request id {request.id!r} is in flight")
+                return
+            self._in_flight.add(request.id)
+            try:
+                args = parse_args(request.op, request.args, self.daemon.ops)
+                result = await self.daemon.handle(self, request.op, args)
+            except ProtocolError as exc:
+                self.send_error(request.id, exc.code, exc.message)
+            except SessionClosed as exc:
+                self.send_error(request.id, CONFLICT, str(exc))
+            except Exception as exc:
+                self.log.exception("request failed", op=request.op)
+                self.send_error(request.id, INTERNAL, f"{request.op}: {type(exc).__name__}: {exc}")
+            else:
+                self.send(result_message(request.id, result))
+            finally:
+                self._in_flight.discard(request.id)
+        finally:
+            self._limiter.release()
+
+    # -- subscriptions ----------------------------------------------------------
+
+    def new_subscription(self, session_id: str, *, follow: bool, input: bool) -> Subscription:
+        sub_id = next(self._sub_ids)
+        backlog = max(self.daemon.settings.subscriber_backlog, self.daemon.settings.ring_size)
+        sub = Subscription(sub_id, session_id, self.outbox, backlog, follow=follow, input=input)
+        self.subscriptions[sub_id] = sub
+        return sub
+
+    def drop_subscription(self, sub_id: int) -> Subscription:
+        sub = self.subscriptions.pop(sub_id, None)
+        if sub is None:
+            raise ProtocolError(NOT_FOUND, f"no subscription {sub_id} on this connection")
+        session = self.daemon.registry.sessions.get(sub.session_id)
+        if session is not None:
+            session.unsubscribe(sub_id)
+        return sub
+
+    def _forget_subscriptions(self) -> None:
+        for sub_id in list(self.subscriptions):
+            self.drop_subscription(sub_id)

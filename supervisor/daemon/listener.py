@@ -1,0 +1,149 @@
+"""The control socket on disk: a private directory, one daemon per socket, stale ones cleaned."""
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import stat
+from collections.abc import Iterator
+
+from supervisor.paths import check_socket_path
+
+
+class ListenerError(Exception):
+    pass
+
+
+def _private_dir(path: str) -> None:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise ListenerError(f"{path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise ListenerError(
+            f"socket directory {path} belongs to uid {info.st_uid}, not to you "
+            f"(uid {os.getuid()}); choose another socket with --socket"
+        )
+    if info.st_mode & 0o077:
+        raise ListenerError(
+            f"socket directory {path} is open to other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); fix it with: chmod 700 {path}"
+        )
+
+
+def _answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+class Listener:
+    """Holds the lock file and the bound, listening socket."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock_path = path + ".lock"
+        self.sock: socket.socket | None = None
+        self._lock_fd: int | None = None
+
+    def open(self, backlog: int = 512, inherited: socket.socket | None = None) -> socket.socket:
+        if problem := check_socket_path(self.path):
+            raise ListenerError(problem)
+        _private_dir(os.path.dirname(self.path))
+        self._lock()
+        try:
+            if inherited is not None:
+                self.sock = inherited
+            else:
+                self._clear_stale()
+                self.sock = self._bind(backlog)
+        except BaseException:
+            self._unlock(remove=True)
+            raise
+        return self.sock
+
+    def _lock(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                who = f" (pid {other})" if other.isdigit() else ""
+                raise ListenerError(
+                    f"another daemon{who} is already serving {self.path}; "
+                    "stop it with `ptysup stop` or choose another socket"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _clear_stale(self) -> None:
+        try:
+            info = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(info.st_mode):
+            raise ListenerError(f"{self.path} exists and is not a socket; move it away")
+        if _answers(self.path):
+            raise ListenerError(
+                f"something that holds no lock is already serving {self.path}; "
+                "stop it or choose another socket"
+            )
+        os.unlink(self.path)
+
+    def _bind(self, backlog: int) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(self.path)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        sock.listen(backlog)
+        return sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.exists(self.path) and stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                    os.unlink(self.path)
+            self.sock.close()
+            self.sock = None
+        self._unlock(remove=True)
+
+    def _unlock(self, *, remove: bool) -> None:
+        if self._lock_fd is None:
+            return
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.lock_path)
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+
+@contextlib.contextmanager
+def listening(path: str) -> Iterator[Listener]:
+    listener = Listener(path)
+    try:
+        yield listener
+    finally:
+        listener.close()

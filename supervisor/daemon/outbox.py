@@ -1,0 +1,152 @@
+"""What one connection is going to send, and a bound on it.
+
+Control frames (replies, events) queue in order. Output for each subscription
+queues in that subscription, as references to the bytes the reader produced;
+when a subscriber falls more than its backlog behind, its oldest output is
+dropped and it is told which offsets it missed. The PTY reader never waits here.
+"""
+
+from collections import deque
+
+import trio
+
+from supervisor.protocol.frames import encode_control, output_header
+from supervisor.protocol.messages import event_message
+
+MAX_BUFFERS = 512
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self._control: deque[bytes] = deque()
+        self.control_bytes = 0
+        self._ready: dict[int, Subscription] = {}
+        self._wakeup = trio.Event()
+        self._drained = trio.Event()
+        self.closing = False
+
+    def control(self, frame: bytes) -> None:
+        self._control.append(frame)
+        self.control_bytes += len(frame)
+        self._wakeup.set()
+
+    def mark_ready(self, sub: "Subscription") -> None:
+        self._ready[sub.id] = sub
+        self._wakeup.set()
+
+    def close_after_flush(self) -> None:
+        self.closing = True
+        self._wakeup.set()
+
+    async def wait_control_below(self, limit: int) -> None:
+        while self.control_bytes > limit:
+            self._drained = trio.Event()
+            await self._drained.wait()
+
+    async def take(self) -> list[bytes | memoryview] | None:
+        """The next buffers to send, in order; None once closing and empty."""
+        while True:
+            buffers: list[bytes | memoryview] = []
+            control = self._control
+            while control and len(buffers) < MAX_BUFFERS:
+                frame = control.popleft()
+                self.control_bytes -= len(frame)
+                buffers.append(frame)
+            while self._ready and len(buffers) < MAX_BUFFERS:
+                sub_id = next(iter(self._ready))
+                sub = self._ready[sub_id]
+                if sub.drain_into(buffers, MAX_BUFFERS):
+                    del self._ready[sub_id]
+            if not control:
+                self._drained.set()
+            if buffers:
+                return buffers
+            if self.closing:
+                return None
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+
+
+class Subscription:
+    """One client's view of one session's output: follows the ring from an offset."""
+
+    __slots__ = ("_items", "_pending", "backlog", "follow", "id", "input", "outbox", "session_id")
+
+    def __init__(
+        self,
+        sub_id: int,
+        session_id: str,
+        outbox: Outbox,
+        backlog: int,
+        *,
+        follow: bool,
+        input: bool,
+    ) -> None:
+        self.id = sub_id
+        self.session_id = session_id
+        self.outbox = outbox
+        self.backlog = backlog
+        self.follow = follow
+        self.input = input
+        # Items: (offset, data) for output, (-1, frame) for a prepared control frame,
+        # (-2, (start, stop)) for a skipped range.
+        self._items: deque[tuple[int, object]] = deque()
+        self._pending = 0
+
+    def push(self, offset: int, data: bytes) -> None:
+        self._items.append((offset, data))
+        self._pending += len(data)
+        if self._pending > self.backlog:
+            self._skip_forward()
+        self.outbox.mark_ready(self)
+
+    def push_event(self, event: str, **fields: object) -> None:
+        self._items.append((-1, encode_control(event_message(event, self.id, **fields))))
+        self.outbox.mark_ready(self)
+
+    def _skip_forward(self) -> None:
+        items = self._items
+        kept: deque[tuple[int, object]] = deque()
+        lost_from: int | None = None
+        lost_to = 0
+        target = self.backlog // 2
+        while items and self._pending > target:
+            kind, value = items.popleft()
+            if kind >= 0:
+                data = value
+                assert isinstance(data, bytes)
+                self._pending -= len(data)
+                if lost_from is None:
+                    lost_from = kind
+                lost_to = kind + len(data)
+            elif kind == -2:
+                start, stop = value  # type: ignore[misc]
+                lost_from = start if lost_from is None else min(lost_from, start)
+                lost_to = max(lost_to, stop)
+            else:
+                kept.append((kind, value))
+        if lost_from is not None:
+            kept.appendleft((-2, (lost_from, lost_to)))
+        kept.extend(items)
+        self._items = kept
+
+    def drain_into(self, buffers: list[bytes | memoryview], limit: int) -> bool:
+        """Move queued frames into `buffers`; True when nothing is left."""
+        items = self._items
+        while items and len(buffers) < limit - 1:
+            kind, value = items.popleft()
+            if kind >= 0:
+                data = value
+                assert isinstance(data, bytes)
+                self._pending -= len(data)
+                buffers.append(output_header(self.id, kind, len(data)))
+                buffers.append(data)
+            elif kind == -1:
+                assert isinstance(value, bytes)
+                buffers.append(value)
+            else:
+                start, stop = value  # type: ignore[misc]
+                buffers.append(
+                    encode_control(event_message("skipped", self.id, **{"from": start, "to": stop}))
+                )
+        return not items

@@ -1,0 +1,243 @@
+"""The OS layer: open a terminal, start a child on it, size it, signal it, find its processes."""
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import signal
+import struct
+import sys
+import termios
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_DEFAULT_SIGNALS = frozenset(
+    s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
+)
+
+
+class SpawnError(Exception):
+    """The child could not be started; the message says why in a user's words."""
+
+    def __init__(self, message: str, *, limit: bool = False) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    pid: int
+    master: int
+    tty: str
+
+
+def set_size(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def get_size(fd: int) -> tuple[int, int]:
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    return cols, rows
+
+
+def find_program(program: str, path: str | None, cwd: str) -> str:
+    """Resolve argv[0] as execvp would, against the child's PATH and cwd."""
+    if "/" in program:
+        full = program if program.startswith("/") else os.path.join(cwd, program)
+        if not os.path.exists(full):
+            raise SpawnError(f"program not found: {program} (looked for {full})")
+        if os.path.isdir(full):
+            raise SpawnError(f"program is a directory: {full}")
+        if not os.access(full, os.X_OK):
+            raise SpawnError(f"program is not executable: {full}")
+        return full
+    search = path if path is not None else os.defpath
+    found = shutil.which(
+        program,
+        path=os.pathsep.join(
+            d if os.path.isabs(d) else os.path.join(cwd, d or ".") for d in search.split(os.pathsep)
+        ),
+    )
+    if found is None:
+        raise SpawnError(f"program not found: {program} (searched PATH={search})")
+    return found
+
+
+def _open_pty(cols: int, rows: int) -> tuple[int, int, str]:
+    try:
+        master, slave = os.openpty()
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise SpawnError(f"out of file descriptors: {exc.strerror}", limit=True) from None
+        if exc.errno in (errno.ENOSPC, errno.EAGAIN, errno.ENXIO):
+            raise SpawnError(f"no pseudo-terminal left: {exc.strerror}", limit=True) from None
+        raise SpawnError(f"cannot open a pseudo-terminal: {exc.strerror}") from None
+    try:
+        tty = os.ttyname(slave)
+        set_size(master, cols, rows)
+        attrs = termios.tcgetattr(slave)
+        attrs[0] |= getattr(termios, "IUTF8", 0)
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        os.set_blocking(master, False)
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
+    return master, slave, tty
+
+
+def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str], cols: int, rows: int) -> Child:
+    """Start argv as the leader of a new session whose controlling terminal is a new PTY."""
+    if not os.path.isdir(cwd):
+        raise SpawnError(f"working directory does not exist: {cwd}")
+    program = find_program(argv[0], env.get("PATH"), cwd)
+    master, slave, tty = _open_pty(cols, rows)
+    try:
+        if sys.platform == "linux" and hasattr(os, "posix_spawn"):
+            pid = _spawn_posix(program, argv, cwd, env, tty)
+        else:
+            pid = _spawn_fork(program, argv, cwd, env, slave)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return Child(pid, master, tty)
+
+
+def _spawn_posix(
+    program: str, argv: Sequence[str], cwd: str, env: Mapping[str, str], tty: str
+) -> int:
+    # posix_spawn has no chdir action in Python; the daemon is single-threaded
+    # and never uses relative paths, so changing its cwd for the call is safe.
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(cwd)
+        try:
+            return os.posix_spawn(
+                program,
+                list(argv),
+                dict(env),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, tty, os.O_RDWR, 0),
+                    (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2),
+                ],
+                setsid=True,
+                setsigdef=_DEFAULT_SIGNALS,
+                setsigmask=(),
+            )
+        except OSError as exc:
+            raise _spawn_error(program, exc) from None
+    finally:
+        os.fchdir(here)
+        os.close(here)
+
+
+def _spawn_fork(
+    program: str, argv: Sequence[str], cwd: str, env: Mapping[str, str], slave: int
+) -> int:
+    errors_r, errors_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(errors_r)
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            for sig in _DEFAULT_SIGNALS:
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            os.chdir(cwd)
+            os.execve(program, list(argv), dict(env))
+        except OSError as exc:
+            os.write(errors_w, str(exc.errno).encode())
+        finally:
+            os._exit(127)
+    os.close(errors_w)
+    try:
+        report = os.read(errors_r, 64)
+    finally:
+        os.close(errors_r)
+    if report:
+        os.waitpid(pid, 0)
+        code = int(report)
+        raise _spawn_error(program, OSError(code, os.strerror(code)))
+    return pid
+
+
+def _spawn_error(program: str, exc: OSError) -> SpawnError:
+    if exc.errno in (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE):
+        return SpawnError(f"cannot start {program}: {exc.strerror}", limit=True)
+    if exc.errno == errno.ENOEXEC:
+        return SpawnError(f"cannot start {program}: not an executable format")
+    return SpawnError(f"cannot start {program}: {exc.strerror}")
+
+
+def session_members(sid: int) -> list[int]:
+    """Every live process whose session id is `sid`."""
+    members = []
+    if os.path.isdir("/proc/self"):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            # fields: state ppid pgrp session ...
+            if int(fields[3]) == sid and fields[0] != b"Z":
+                members.append(int(name))
+        return members
+    import subprocess
+
+    out = subprocess.run(
+        ["ps", "-A", "-o", "pid=,stat="], capture_output=True, text=True, check=False
+    ).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 2 or parts[1].startswith("Z"):
+            continue
+        pid = int(parts[0])
+        try:
+            if os.getsid(pid) == sid:
+                members.append(pid)
+        except OSError:
+            continue
+    return members
+
+
+def signal_pids(pids: Sequence[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            pass
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def foreground_group(master: int) -> int | None:
+    try:
+        return os.tcgetpgrp(master)
+    except OSError:
+        return None
+
+
+def decode_status(status: int) -> tuple[int | None, int | None]:
+    """(exit_code, signal) from a wait status."""
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    return None, None

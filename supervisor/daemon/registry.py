@@ -1,0 +1,137 @@
+"""All sessions of the daemon: ids, names, limits, and how a spawn request becomes one."""
+
+import os
+import pwd
+import signal
+from typing import Any
+
+import structlog
+import trio
+
+from supervisor.daemon import pty
+from supervisor.daemon.session import Session
+from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
+from supervisor.protocol.requests import SpawnArgs
+from supervisor.settings import Settings
+
+log = structlog.get_logger("supervisor.registry")
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+DEFAULT_TERM = "xterm-256color"
+
+
+def minimal_env() -> dict[str, str]:
+    """The environment of a child whose caller sent none: enough to log in, no more."""
+    entry = pwd.getpwuid(os.getuid())
+    return {
+        "HOME": entry.pw_dir,
+        "USER": entry.pw_name,
+        "LOGNAME": entry.pw_name,
+        "SHELL": entry.pw_shell or "/bin/sh",
+        "PATH": DEFAULT_PATH,
+        "LANG": "C.UTF-8",
+    }
+
+
+def parse_signal(value: str | int) -> int:
+    if isinstance(value, int):
+        if value in signal.valid_signals():
+            return value
+        raise ProtocolError("bad_request", f"kill: no signal number {value}")
+    name = value.upper()
+    if name.isdigit():
+        return parse_signal(int(name))
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise ProtocolError("bad_request", f"kill: unknown signal {value!r}") from None
+
+
+class Registry:
+    def __init__(self, settings: Settings, socket_path: str, nursery: trio.Nursery) -> None:
+        self.settings = settings
+        self.socket_path = socket_path
+        self._nursery = nursery
+        self.sessions: dict[str, Session] = {}
+        self._names: dict[str, Session] = {}
+        self._next_id = 1
+        self.finished_hooks: list[Any] = []
+
+    def lookup(self, ref: str) -> Session:
+        session = self.sessions.get(ref) or self._names.get(ref)
+        if session is None:
+            raise ProtocolError(NOT_FOUND, f"no session {ref!r}")
+        return session
+
+    def running(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.state == "running"]
+
+    def spawn(self, args: SpawnArgs, context: dict[str, Any] | None = None) -> Session:
+        if len(self.sessions) >= self.settings.max_sessions:
+            raise ProtocolError(
+                LIMIT,
+                f"the daemon holds {len(self.sessions)} sessions, its limit "
+                f"(PTYSUP_MAX_SESSIONS={self.settings.max_sessions}); remove some first",
+            )
+        if args.name is not None and args.name in self._names:
+            raise ProtocolError(CONFLICT, f"a session is already named {args.name!r}")
+        session_id = str(self._next_id)
+        env = dict(args.env) if args.env is not None else minimal_env()
+        env.setdefault("TERM", DEFAULT_TERM)
+        if env.get("TERM") in ("", "dumb") and args.env is None:
+            env["TERM"] = DEFAULT_TERM
+        env["PTYSUP_SESSION"] = session_id
+        env["PTYSUP_SOCKET"] = self.socket_path
+        cwd = args.cwd or env.get("HOME") or "/"
+        try:
+            child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
+        except pty.SpawnError as exc:
+            code = LIMIT if exc.limit else "bad_request"
+            raise ProtocolError(code, f"spawn: {exc}") from None
+        self._next_id += 1
+        session = Session(
+            session_id,
+            args.name,
+            list(args.argv),
+            cwd,
+            child,
+            args.cols,
+            args.rows,
+            self.settings.ring_size,
+            context,
+            self._finished,
+        )
+        self.sessions[session_id] = session
+        if args.name is not None:
+            self._names[args.name] = session
+        self._nursery.start_soon(session.run, self.settings.drain_timeout)
+        log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
+        return session
+
+    def _finished(self, session: Session) -> None:
+        log.info(
+            "exited",
+            session=session.id,
+            pid=session.pid,
+            exit_code=session.exit_code,
+            signal=session.signal,
+        )
+        for hook in self.finished_hooks:
+            hook(session)
+
+    async def remove(self, session: Session) -> None:
+        if session.state == "running" or pty.session_members(session.pid):
+            await session.terminate(self.settings.kill_grace)
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+            if session.name is not None:
+                self._names.pop(session.name, None)
+            session.close()
+            log.info("removed", session=session.id)
+
+    async def shutdown(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for session in list(self.sessions.values()):
+                nursery.start_soon(self.remove, session)

@@ -1,0 +1,224 @@
+"""The daemon: accepts connections and answers each op through the registry."""
+
+import contextlib
+import os
+import sys
+import time
+from typing import Any
+
+import structlog
+import trio
+
+import supervisor
+from supervisor.daemon.connection import Connection
+from supervisor.daemon.peers import peer_of
+from supervisor.daemon.registry import Registry, parse_signal
+from supervisor.daemon.session import SessionClosed
+from supervisor.protocol import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    LIMIT,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode_control,
+)
+from supervisor.protocol.messages import error_message, hello_message
+from supervisor.protocol.requests import (
+    OPS,
+    Args,
+    KillArgs,
+    ResizeArgs,
+    SessionArgs,
+    SpawnArgs,
+    SubscribeArgs,
+    UnsubscribeArgs,
+    WaitArgs,
+    WriteArgs,
+)
+from supervisor.settings import Settings
+
+log = structlog.get_logger("supervisor.server")
+
+CAPABILITIES = ["sessions", "output-frames", "input-frames", "subscribe", "wait", "kill-session"]
+
+
+class Daemon:
+    def __init__(self, settings: Settings, socket_path: str, nursery: trio.Nursery) -> None:
+        self.settings = settings
+        self.socket_path = socket_path
+        self.registry = Registry(settings, socket_path, nursery)
+        self.connections: set[Connection] = set()
+        self.started_at = time.time()
+        self.stop_requested = trio.Event()
+        self.ops = dict(OPS)
+        self._handlers = {
+            "status": self._status,
+            "list": self._list,
+            "stop": self._stop,
+            "spawn": self._spawn,
+            "info": self._info,
+            "write": self._write,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "resize": self._resize,
+            "wait": self._wait,
+            "kill": self._kill,
+            "remove": self._remove,
+        }
+
+    def hello(self) -> dict[str, Any]:
+        return hello_message(
+            PROTOCOL_VERSION,
+            CAPABILITIES,
+            server="pty-supervisor",
+            version=supervisor.__version__,
+            pid=os.getpid(),
+        )
+
+    async def handle(self, conn: Connection, op: str, args: Args) -> dict[str, Any]:
+        return await self._handlers[op](conn, args)
+
+    # -- accepting --------------------------------------------------------------
+
+    async def accept_loop(self, listener: trio.socket.SocketType, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                sock, _ = await listener.accept()
+            except OSError as exc:
+                log.error("accept failed", error=str(exc))
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(self._connection, sock)
+
+    async def _connection(self, sock: trio.socket.SocketType) -> None:
+        with sock:
+            try:
+                peer = peer_of(sock)
+            except OSError as exc:
+                log.warning("peer credentials unavailable; refused", error=str(exc))
+                return
+            if peer.uid != os.getuid():
+                log.warning("refused a peer of another user", peer_uid=peer.uid, peer_pid=peer.pid)
+                await self._refuse(sock, FORBIDDEN, "this daemon serves only its own user")
+                return
+            if len(self.connections) >= self.settings.max_connections:
+                log.warning("refused a connection over the limit", peer_pid=peer.pid)
+                await self._refuse(
+                    sock,
+                    LIMIT,
+                    f"the daemon has {len(self.connections)} connections, its limit "
+                    f"(PTYSUP_MAX_CONNECTIONS={self.settings.max_connections})",
+                )
+                return
+            conn = Connection(self, sock, peer)
+            self.connections.add(conn)
+            try:
+                await conn.serve()
+            finally:
+                self.connections.discard(conn)
+
+    async def _refuse(self, sock: trio.socket.SocketType, code: str, message: str) -> None:
+        with trio.move_on_after(1.0):
+            with contextlib.suppress(OSError):
+                await sock.send(encode_control(error_message(None, code, message)))
+
+    # -- ops --------------------------------------------------------------------
+
+    async def _status(self, conn: Connection, args: Args) -> dict[str, Any]:
+        registry = self.registry
+        return {
+            "pid": os.getpid(),
+            "version": supervisor.__version__,
+            "protocol": PROTOCOL_VERSION,
+            "socket": self.socket_path,
+            "sessions": len(registry.sessions),
+            "running": len(registry.running()),
+            "connections": len(self.connections),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "uptime": round(time.time() - self.started_at, 3),
+            "platform": sys.platform,
+            "python": sys.version.split()[0],
+            "limits": {
+                "max_sessions": self.settings.max_sessions,
+                "max_connections": self.settings.max_connections,
+                "max_frame": self.settings.max_frame,
+                "ring_size": self.settings.ring_size,
+            },
+        }
+
+    async def _list(self, conn: Connection, args: Args) -> dict[str, Any]:
+        return {"sessions": [s.describe() for s in self.registry.sessions.values()]}
+
+    async def _stop(self, conn: Connection, args: Args) -> dict[str, Any]:
+        self.stop_requested.set()
+        return {"stopping": True, "pid": os.getpid()}
+
+    async def _spawn(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, SpawnArgs)
+        session = self.registry.spawn(args)
+        described = session.describe()
+        if args.subscribe or args.input:
+            sub = conn.new_subscription(session.id, follow=True, input=args.input)
+            described["sub"] = session.subscribe(sub, 0)["sub"]
+        return described
+
+    async def _info(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, SessionArgs)
+        return self.registry.lookup(args.session).describe()
+
+    async def _write(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, WriteArgs)
+        session = self.registry.lookup(args.session)
+        written = await session.write(args.payload())
+        return {"written": written}
+
+    async def _subscribe(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, SubscribeArgs)
+        session = self.registry.lookup(args.session)
+        sub = conn.new_subscription(session.id, follow=args.follow, input=args.input)
+        try:
+            return session.subscribe(sub, args.since)
+        except ValueError as exc:
+            conn.drop_subscription(sub.id)
+            raise ProtocolError(BAD_REQUEST, f"subscribe: {exc}") from None
+        except SessionClosed:
+            conn.drop_subscription(sub.id)
+            raise
+
+    async def _unsubscribe(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, UnsubscribeArgs)
+        conn.drop_subscription(args.sub)
+        return {"sub": args.sub}
+
+    async def _resize(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, ResizeArgs)
+        session = self.registry.lookup(args.session)
+        session.resize(args.cols, args.rows)
+        return session.describe()
+
+    async def _wait(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, WaitArgs)
+        session = self.registry.lookup(args.session)
+        timed_out = False
+        if args.timeout is None:
+            await session.finished.wait()
+        else:
+            with trio.move_on_after(args.timeout) as scope:
+                await session.finished.wait()
+            timed_out = scope.cancelled_caught
+        return {"timed_out": timed_out, "session": session.describe()}
+
+    async def _kill(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, KillArgs)
+        session = self.registry.lookup(args.session)
+        if args.signal is not None:
+            session.send_signal(parse_signal(args.signal))
+        else:
+            await session.terminate(self.settings.kill_grace)
+        return session.describe()
+
+    async def _remove(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, SessionArgs)
+        session = self.registry.lookup(args.session)
+        await self.registry.remove(session)
+        return {"removed": session.id, "session": session.describe()}

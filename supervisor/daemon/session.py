@@ -1,0 +1,263 @@
+"""One supervised terminal: its child, its output, its subscribers, its end."""
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import trio
+
+from supervisor.daemon import pty
+from supervisor.daemon.childwatch import wait_exit
+from supervisor.daemon.outbox import Subscription
+from supervisor.daemon.ring import Ring
+
+READ_SIZE = 65536
+MAX_BATCH = 256 * 1024
+REPLAY_CHUNK = 256 * 1024
+POLL = 0.02
+
+
+class SessionClosed(Exception):
+    pass
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Session:
+    def __init__(
+        self,
+        session_id: str,
+        name: str | None,
+        argv: list[str],
+        cwd: str,
+        child: pty.Child,
+        cols: int,
+        rows: int,
+        ring_size: int,
+        context: dict[str, Any] | None,
+        on_finished: Callable[["Session"], None],
+    ) -> None:
+        self.id = session_id
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.pid = child.pid
+        self.tty = child.tty
+        self.master = child.master
+        self.cols = cols
+        self.rows = rows
+        self.context = context
+        self.created_at = time.time()
+        self.exited_at: float | None = None
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.state = "running"
+        self.removed = False
+        self.ring = Ring(ring_size)
+        self.subscribers: dict[int, Subscription] = {}
+        self._on_finished = on_finished
+        self._write_lock = trio.StrictFIFOLock()
+        self._drained = trio.Event()
+        self.finished = trio.Event()
+        self._terminating: trio.Event | None = None
+        self._master_open = True
+
+    # -- what clients see ---------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "argv": self.argv,
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "tty": self.tty,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "signal_name": _signal_name(self.signal),
+            "cols": self.cols,
+            "rows": self.rows,
+            "created_at": _iso(self.created_at),
+            "exited_at": _iso(self.exited_at) if self.exited_at else None,
+            "start": self.ring.start,
+            "end": self.ring.end,
+            "subscribers": len(self.subscribers),
+            "context": self.context,
+        }
+
+    # -- the tasks that run a session -------------------------------------------
+
+    async def run(self, drain_timeout: float) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_loop)
+            await self._watch(drain_timeout)
+
+    async def _read_loop(self) -> None:
+        fd = self.master
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(fd)
+                if not self._drain_once():
+                    break
+        except (trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self._drained.set()
+
+    def _drain_once(self) -> bool:
+        """Read until the master would block; publish one batch. False at end of output."""
+        chunks: list[bytes] = []
+        size = 0
+        alive = True
+        while size < MAX_BATCH:
+            try:
+                data = os.read(self.master, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                alive = False
+                break
+            if not data:
+                alive = False
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            self._publish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return alive
+
+    def _publish(self, data: bytes) -> None:
+        offset = self.ring.append(data)
+        for sub in self.subscribers.values():
+            sub.push(offset, data)
+
+    async def _watch(self, drain_timeout: float) -> None:
+        status = await wait_exit(self.pid)
+        self.exit_code, self.signal = pty.decode_status(status)
+        with trio.move_on_after(drain_timeout):
+            await self._drained.wait()
+        if not self._drained.is_set() and self._master_open:
+            with contextlib.suppress(OSError):
+                self._drain_once()
+        self.state = "exited"
+        self.exited_at = time.time()
+        for sub in list(self.subscribers.values()):
+            self._end_subscription(sub, "exited")
+        self.finished.set()
+        self._on_finished(self)
+
+    # -- subscriptions ----------------------------------------------------------
+
+    def subscribe(self, sub: Subscription, since: int | None) -> dict[str, Any]:
+        if self.removed:
+            raise SessionClosed(f"session {self.id} was removed")
+        end = self.ring.end
+        if since is None:
+            since = end
+        elif since > end:
+            raise ValueError(f"offset {since} is past the end of the output ({end})")
+        start, data = self.ring.read(since)
+        for i in range(0, len(data), REPLAY_CHUNK):
+            sub.push(start + i, data[i : i + REPLAY_CHUNK])
+        if not sub.follow:
+            sub.push_event("end", reason="complete", offset=end)
+        elif self.finished.is_set():
+            self._end_subscription(sub, "exited")
+        else:
+            self.subscribers[sub.id] = sub
+        return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
+
+    def unsubscribe(self, sub_id: int) -> None:
+        self.subscribers.pop(sub_id, None)
+
+    def _end_subscription(self, sub: Subscription, reason: str) -> None:
+        self.subscribers.pop(sub.id, None)
+        sub.push_event(
+            "end",
+            reason=reason,
+            offset=self.ring.end,
+            exit_code=self.exit_code,
+            signal=self.signal,
+        )
+
+    # -- input, size, signals ---------------------------------------------------
+
+    async def write(self, data: bytes) -> int:
+        if self.state != "running" or not self._master_open:
+            raise SessionClosed(f"session {self.id} has exited; it takes no input")
+        view = memoryview(data)
+        async with self._write_lock:
+            while view:
+                try:
+                    n = os.write(self.master, view)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(self.master)
+                    continue
+                except OSError as exc:
+                    raise SessionClosed(f"session {self.id}: the terminal is gone") from exc
+                view = view[n:]
+        return len(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._master_open:
+            pty.set_size(self.master, cols, rows)
+        self.cols, self.rows = cols, rows
+
+    def send_signal(self, sig: int) -> None:
+        if self.state == "running":
+            pty.signal_group(self.pid, sig)
+
+    async def terminate(self, grace: float) -> None:
+        """End every process of the terminal's session: SIGHUP, SIGTERM, then SIGKILL."""
+        if self._terminating is not None:
+            await self._terminating.wait()
+            return
+        done = self._terminating = trio.Event()
+        try:
+            for sig, wait in (
+                (signal.SIGHUP, grace),
+                (signal.SIGTERM, grace),
+                (signal.SIGKILL, 5.0),
+            ):
+                members = pty.session_members(self.pid)
+                if not members:
+                    break
+                pty.signal_pids(members, sig)
+                if sig == signal.SIGHUP:
+                    pty.signal_pids(members, signal.SIGCONT)
+                with trio.move_on_after(wait):
+                    while pty.session_members(self.pid):
+                        await trio.sleep(POLL)
+            with trio.move_on_after(5.0):
+                await self.finished.wait()
+        finally:
+            done.set()
+
+    def close(self) -> None:
+        """Forget the terminal: end subscriptions and close the master."""
+        self.removed = True
+        for sub in list(self.subscribers.values()):
+            self._end_subscription(sub, "removed")
+        if self._master_open:
+            self._master_open = False
+            trio.lowlevel.notify_closing(self.master)
+            os.close(self.master)
+
+
+def _signal_name(sig: int | None) -> str | None:
+    if sig is None:
+        return None
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return None
