@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except DaemonError as exc:
-        print(f"ptysup {args.cmd}: {exc.message}", file=sys.stderr)
+        print(f"ptysup: {exc.message}", file=sys.stderr)
         return commands.failure_status(args.cmd)
     except ClientError as exc:
         print(f"ptysup {args.cmd}: {exc}", file=sys.stderr)

@@ -89,7 +89,7 @@ class Registry:
             child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
         except pty.SpawnError as exc:
             code = LIMIT if exc.limit else "bad_request"
-            raise ProtocolError(code, f"spawn: {exc}") from None
+            raise ProtocolError(code, str(exc)) from None
         self._next_id += 1
         session = Session(
             session_id,
