@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_a_foreign_file_at_the_socket_path_is_not_removed(sandbox: Sandbox) -> N
     proc = sandbox.run("status")
     assert proc.returncode == 1
     assert b"exists and is not a socket" in proc.stderr
-    assert open(sandbox.socket).read() == "not a socket"
+    assert Path(sandbox.socket).read_text() == "not a socket"
 
 
 def test_refuses_a_socket_directory_open_to_others(sandbox: Sandbox) -> None:
@@ -142,7 +143,7 @@ def test_another_user_is_refused_even_on_a_loosened_socket(sandbox: Sandbox) -> 
     assert b"forbidden" in proc.stdout, proc
     assert b"this daemon serves only its own user" in proc.stdout
     assert sandbox.json("info", sid)["state"] == "running"
-    log = open(sandbox.socket + ".log").read()
+    log = Path(sandbox.socket + ".log").read_text()
     assert "refused a peer of another user" in log
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import Sandbox, wait_until
+from tests.conftest import Sandbox, alive
 
 pytestmark = pytest.mark.slow
 
@@ -95,14 +95,12 @@ def test_expect_times_out_with_status_1(sandbox: Sandbox) -> None:
 def test_write_stdin_is_byte_exact(sandbox: Sandbox, short_tmp) -> None:
     out = short_tmp / "received"
     script = (
-        "import sys, tty; tty.setraw(0); data = b''\n"
+        "import sys, tty; tty.setraw(0); print('READY', flush=True); data = b''\n"
         "while len(data) < 256: data += sys.stdin.buffer.read1(256)\n"
         f"open({str(out)!r}, 'wb').write(data)"
     )
     sid = sandbox.spawn(sys.executable, "-c", script)
-    # wait until the child has put its terminal in raw mode
-    assert wait_until(lambda: b"-icanon" in sandbox.run("run", "--", "true").stdout or True)
-    time.sleep(0.5)
+    assert sandbox.run("expect", sid, "READY", "--timeout", "10").returncode == 0
     sandbox.ok("write", sid, "-", input=bytes(range(256)))
     assert sandbox.run("wait", sid, "--timeout", "10").returncode == 0
     assert out.read_bytes() == bytes(range(256))
@@ -166,7 +164,7 @@ def test_rm_forgets(sandbox: Sandbox) -> None:
     assert gone.returncode == 1
     assert f"no session '{sid}'".encode() in gone.stderr
     assert sandbox.json("list") == []
-    assert not os.path.exists(f"/proc/{pid}") or b"Z" in open(f"/proc/{pid}/stat", "rb").read()
+    assert not alive(pid)
 
 
 def test_names_are_unique_and_resolve(sandbox: Sandbox) -> None:
