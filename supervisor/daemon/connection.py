@@ -8,7 +8,7 @@ import trio
 
 from supervisor.daemon.outbox import Outbox, Subscription
 from supervisor.daemon.peers import Peer
-from supervisor.daemon.session import SessionClosed
+from supervisor.daemon.session import Session, SessionClosed
 from supervisor.protocol import (
     CONFLICT,
     INTERNAL,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("supervisor.connection")
 
 RECV_SIZE = 256 * 1024
+INPUT_QUEUE = 256
 MAX_IN_FLIGHT = 64
 MAX_CONTROL_BACKLOG = 4 * 1024 * 1024
 _conn_ids = itertools.count(1)
@@ -53,6 +54,8 @@ class Connection:
         self._sub_ids = itertools.count(1)
         self._in_flight: set[RequestId] = set()
         self._limiter = trio.Semaphore(MAX_IN_FLIGHT)
+        self._nursery: trio.Nursery | None = None
+        self._input_queues: dict[int, trio.MemorySendChannel[bytes]] = {}
         self.log = log.bind(conn=self.id, peer_pid=peer.pid)
 
     # -- sending --------------------------------------------------------------
@@ -83,10 +86,11 @@ class Connection:
         self.send(self.daemon.hello())
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._writer_then_cancel, nursery.cancel_scope)
                 await self._reader(nursery)
                 self.outbox.close_after_flush()
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except* (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             self._forget_subscriptions()
@@ -105,19 +109,19 @@ class Connection:
                 return
             if not data:
                 return
-            try:
-                events = self.protocol.receive_data(data)
-            except ProtocolError as exc:
-                self.log.warning("framing lost", error=exc.message)
-                self.send_error(None, exc.code, exc.message + "; closing the connection")
-                return
-            for event in events:
+            for event in self.protocol.receive_data(data):
                 if isinstance(event, Input):
                     await self._input(event)
                 elif isinstance(event, Request):
                     await self._limiter.acquire()
                     nursery.start_soon(self._run_request, event)
                 elif isinstance(event, Violation):
+                    if event.fatal:
+                        self.log.warning("framing lost", error=event.message)
+                        self.send_error(
+                            None, event.code, event.message + "; closing the connection"
+                        )
+                        return
                     self.send_error(event.id, event.code, event.message)
                 elif isinstance(event, Hello) and not self._hello(event):
                     return
@@ -143,11 +147,59 @@ class Connection:
                 )
             )
             return
+        queue = self._input_queues.get(sub.id)
+        if queue is None:
+            try:
+                session = self.daemon.registry.lookup(sub.session_id)
+                written = session.try_write(event.data)
+            except (ProtocolError, SessionClosed) as exc:
+                self.send(error_message(None, CONFLICT, str(exc), sub=event.sub))
+                return
+            if written == len(event.data):
+                return
+            queue = self._start_input_pump(sub, session)
+            data = event.data[written:]
+        else:
+            data = event.data
         try:
-            session = self.daemon.registry.lookup(sub.session_id)
-            await session.write(event.data)
-        except (ProtocolError, SessionClosed) as exc:
-            self.send(error_message(None, CONFLICT, str(exc), sub=event.sub))
+            queue.send_nowait(data)
+        except trio.WouldBlock:
+            await queue.send(data)  # only a client typing far ahead of the child waits here
+        except trio.ClosedResourceError:
+            pass
+
+    def _start_input_pump(
+        self, sub: Subscription, session: Session
+    ) -> trio.MemorySendChannel[bytes]:
+        send, receive = trio.open_memory_channel[bytes](INPUT_QUEUE)
+        self._input_queues[sub.id] = send
+        assert self._nursery is not None
+        self._nursery.start_soon(self._input_pump, sub, session, send, receive)
+        return send
+
+    async def _input_pump(
+        self,
+        sub: Subscription,
+        session: Session,
+        send: trio.MemorySendChannel[bytes],
+        receive: trio.MemoryReceiveChannel[bytes],
+    ) -> None:
+        """Input the terminal could not take at once, written as it makes room, in order."""
+        async with receive:
+            while True:
+                try:
+                    data = receive.receive_nowait()
+                except trio.WouldBlock:
+                    del self._input_queues[sub.id]
+                    send.close()
+                    return
+                try:
+                    await session.write(data)
+                except SessionClosed as exc:
+                    self.send(error_message(None, CONFLICT, str(exc), sub=sub.id))
+                    del self._input_queues[sub.id]
+                    send.close()
+                    return
 
     async def _run_request(self, request: Request) -> None:
         try:
@@ -175,6 +227,8 @@ class Connection:
     # -- subscriptions ----------------------------------------------------------
 
     def new_subscription(self, session_id: str, *, follow: bool, input: bool) -> Subscription:
+        for old in [s for s in self.subscriptions.values() if s.ended]:
+            del self.subscriptions[old.id]
         sub_id = next(self._sub_ids)
         backlog = max(self.daemon.settings.subscriber_backlog, self.daemon.settings.ring_size)
         sub = Subscription(sub_id, session_id, self.outbox, backlog, follow=follow, input=input)

@@ -55,8 +55,9 @@ class Outbox:
             while self._ready and len(buffers) < MAX_BUFFERS:
                 sub_id = next(iter(self._ready))
                 sub = self._ready[sub_id]
-                if sub.drain_into(buffers, MAX_BUFFERS):
-                    del self._ready[sub_id]
+                del self._ready[sub_id]
+                if not sub.drain_into(buffers, MAX_BUFFERS):
+                    self._ready[sub_id] = sub  # to the back: the others go first next time
             if not control:
                 self._drained.set()
             if buffers:
@@ -70,7 +71,17 @@ class Outbox:
 class Subscription:
     """One client's view of one session's output: follows the ring from an offset."""
 
-    __slots__ = ("_items", "_pending", "backlog", "follow", "id", "input", "outbox", "session_id")
+    __slots__ = (
+        "_items",
+        "_pending",
+        "backlog",
+        "ended",
+        "follow",
+        "id",
+        "input",
+        "outbox",
+        "session_id",
+    )
 
     def __init__(
         self,
@@ -92,6 +103,7 @@ class Subscription:
         # (-2, (start, stop)) for a skipped range.
         self._items: deque[tuple[int, object]] = deque()
         self._pending = 0
+        self.ended = False
 
     def push(self, offset: int, data: bytes) -> None:
         self._items.append((offset, data))
@@ -101,6 +113,8 @@ class Subscription:
         self.outbox.mark_ready(self)
 
     def push_event(self, event: str, **fields: object) -> None:
+        if event == "end":
+            self.ended = True
         self._items.append((-1, encode_control(event_message(event, self.id, **fields))))
         self.outbox.mark_ready(self)
 

@@ -114,6 +114,8 @@ class Daemon:
             self.connections.add(conn)
             try:
                 await conn.serve()
+            except Exception:
+                log.exception("connection failed; closed it", conn=conn.id, peer_pid=peer.pid)
             finally:
                 self.connections.discard(conn)
 
@@ -156,11 +158,11 @@ class Daemon:
     async def _spawn(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SpawnArgs)
         session = self.registry.spawn(args)
-        described = session.describe()
         if args.subscribe or args.input:
             sub = conn.new_subscription(session.id, follow=True, input=args.input)
-            described["sub"] = session.subscribe(sub, 0)["sub"]
-        return described
+            session.subscribe(sub, 0)
+            return {**session.describe(), "sub": sub.id}
+        return session.describe()
 
     async def _info(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SessionArgs)

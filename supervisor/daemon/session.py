@@ -9,12 +9,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 import trio
 
 from supervisor.daemon import pty
 from supervisor.daemon.childwatch import wait_exit
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.ring import Ring
+
+log = structlog.get_logger("supervisor.session")
 
 READ_SIZE = 65536
 MAX_BATCH = 256 * 1024
@@ -96,9 +99,16 @@ class Session:
     # -- the tasks that run a session -------------------------------------------
 
     async def run(self, drain_timeout: float) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_loop)
-            await self._watch(drain_timeout)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_loop)
+                await self._watch(drain_timeout)
+        except Exception:
+            log.exception("session task failed", session=self.id, pid=self.pid)
+            if not self.finished.is_set():
+                self.state = "exited"
+                self.exited_at = time.time()
+                self.finished.set()
 
     async def _read_loop(self) -> None:
         fd = self.master
@@ -192,16 +202,38 @@ class Session:
 
     # -- input, size, signals ---------------------------------------------------
 
+    def try_write(self, data: bytes) -> int:
+        """Write what the terminal takes now, without waiting; 0 if a writer is waiting."""
+        if self.state != "running" or not self._master_open:
+            raise SessionClosed(f"session {self.id} has exited; it takes no input")
+        if self._write_lock.locked():
+            return 0
+        view = memoryview(data)
+        written = 0
+        while written < len(data):
+            try:
+                written += os.write(self.master, view[written:])
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                raise SessionClosed(f"session {self.id}: the terminal is gone") from exc
+        return written
+
     async def write(self, data: bytes) -> int:
         if self.state != "running" or not self._master_open:
             raise SessionClosed(f"session {self.id} has exited; it takes no input")
         view = memoryview(data)
         async with self._write_lock:
             while view:
+                if not self._master_open:
+                    raise SessionClosed(f"session {self.id} was removed")
                 try:
                     n = os.write(self.master, view)
                 except BlockingIOError:
-                    await trio.lowlevel.wait_writable(self.master)
+                    try:
+                        await trio.lowlevel.wait_writable(self.master)
+                    except trio.ClosedResourceError:
+                        raise SessionClosed(f"session {self.id} was removed") from None
                     continue
                 except OSError as exc:
                     raise SessionClosed(f"session {self.id}: the terminal is gone") from exc

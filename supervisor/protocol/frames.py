@@ -26,7 +26,8 @@ MAX_SUB = 2**32 - 1
 MAX_OFFSET = 2**64 - 1
 MAX_JSON_DEPTH = 32
 
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# ASCII output: a lone surrogate a client sent in a string can always be echoed back.
+_json_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def encode_control(message: dict[str, Any]) -> bytes:
@@ -109,11 +110,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
 def decode_json(payload: bytes) -> dict[str, Any]:
     """Parse a control payload into a dict, or raise a (non-fatal) ProtocolError."""
     try:
         text = payload.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError as exc:
         raise ProtocolError(BAD_REQUEST, f"control message is not UTF-8: {exc.reason}") from None
     except (ValueError, RecursionError) as exc:

@@ -6,7 +6,7 @@ from typing import Any
 from supervisor.protocol.codes import BAD_REQUEST, ProtocolError
 
 RequestId = int | str
-MAX_ID_INT = 2**53
+MAX_ID_INT = 2**53 - 1
 MAX_ID_LEN = 64
 
 
@@ -37,6 +37,8 @@ class Violation:
     id: RequestId | None
     code: str
     message: str
+    fatal: bool = False
+    """Framing is lost: answer, then close the connection."""
 
 
 @dataclass(frozen=True, slots=True)

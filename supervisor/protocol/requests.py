@@ -17,7 +17,7 @@ from pydantic import (
 
 from supervisor.protocol.codes import BAD_REQUEST, UNSUPPORTED, ProtocolError
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.@:+-]{0,63}$"
+NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.@:+-]{0,63}"
 NAME_RE = re.compile(NAME_PATTERN)
 SessionRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Dimension = Annotated[int, Field(ge=1, le=9999)]
@@ -89,7 +89,7 @@ class SpawnArgs(Args):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
-        if name is not None and (not NAME_RE.match(name) or name.isdigit()):
+        if name is not None and (not NAME_RE.fullmatch(name) or name.isdigit()):
             raise ValueError(
                 "a name starts with a letter or _, has at most 64 of A-Z a-z 0-9 _ . @ : + -"
             )
@@ -108,7 +108,12 @@ class WriteArgs(SessionArgs):
 
     def payload(self) -> bytes:
         if self.data is not None:
-            return self.data.encode("utf-8", "surrogateescape")
+            try:
+                return self.data.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as exc:
+                raise ProtocolError(
+                    BAD_REQUEST, f"write: data holds a character that is not text: {exc.reason}"
+                ) from None
         try:
             return base64.b64decode(self.data_b64 or "", validate=True)
         except binascii.Error as exc:

@@ -25,23 +25,30 @@ ServerEvent = Hello | Request | Input | Violation
 class ServerConnection:
     """Feed it the bytes a client sent; it returns what they mean.
 
-    Bad frames and messages become Violation events (answer them and go on).
-    A frame whose length is over the limit raises a fatal ProtocolError.
+    Bad frames and messages become Violation events: answer them and go on, except
+    after a fatal one (a length over the limit), which is always the last event.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._decoder = FrameDecoder(max_frame)
         self.peer_hello: Hello | None = None
+        self.broken = False
 
     @property
     def buffered(self) -> int:
         return self._decoder.buffered
 
     def receive_data(self, data: bytes) -> list[ServerEvent]:
-        self._decoder.feed(data)
         events: list[ServerEvent] = []
-        while (payload := self._decoder.next_payload()) is not None:
-            events.append(self._interpret(payload))
+        if self.broken:
+            return events
+        self._decoder.feed(data)
+        try:
+            while (payload := self._decoder.next_payload()) is not None:
+                events.append(self._interpret(payload))
+        except ProtocolError as exc:
+            self.broken = True
+            events.append(Violation(None, exc.code, exc.message, fatal=True))
         return events
 
     def _interpret(self, payload: bytes) -> ServerEvent:
@@ -72,7 +79,7 @@ class ServerConnection:
             return Violation(
                 None,
                 BAD_REQUEST,
-                "'id' must be an integer from 0 to 2**53 or a string of 1 to 64 characters",
+                "'id' must be an integer from 0 to 2**53-1 or a string of 1 to 64 characters",
             )
         if message.get("type") == "hello":
             try:

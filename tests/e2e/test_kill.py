@@ -81,7 +81,8 @@ def test_rm_of_a_running_session_kills_it_first(sandbox: Sandbox) -> None:
 def test_session_ends_when_leader_exits_even_if_a_grandchild_holds_the_tty(
     sandbox: Sandbox,
 ) -> None:
-    sid = sandbox.spawn("sh", "-c", "(trap '' HUP; exec sleep 300) & echo started; exit 4")
+    # HUP is ignored before the fork, so the background sleep survives the leader's exit
+    sid = sandbox.spawn("sh", "-c", "trap '' HUP; sleep 300 & echo started; exit 4")
     started = time.monotonic()
     assert sandbox.run("wait", sid, "--timeout", "10").returncode == 4
     assert time.monotonic() - started < 5

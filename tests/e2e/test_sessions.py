@@ -239,3 +239,44 @@ def test_many_sessions_at_once(sandbox: Sandbox) -> None:
     for i, sid in enumerate(ids):
         assert sandbox.run("expect", sid, f"n{i}", "--timeout", "10").returncode == 0
     assert len(sandbox.json("list")) == 12
+
+
+def test_session_limit_is_a_clear_limit_error(short_tmp) -> None:
+    from tests.conftest import make_sandbox
+
+    box = make_sandbox(short_tmp, PTYSUP_MAX_SESSIONS="2")
+    try:
+        box.spawn("sleep", "30")
+        box.spawn("sleep", "30")
+        third = box.run("spawn", "--", "sleep", "30")
+        assert third.returncode == 1
+        assert b"PTYSUP_MAX_SESSIONS=2" in third.stderr
+        assert len(box.json("list")) == 2
+    finally:
+        assert not box.cleanup()
+
+
+def test_a_write_to_a_full_terminal_waits_and_ends_with_the_session(sandbox: Sandbox) -> None:
+    import subprocess
+
+    from tests.conftest import PTYSUP
+
+    sid = sandbox.spawn("sh", "-c", "stty raw -echo; echo raw; exec sleep 300")
+    assert sandbox.run("expect", sid, "raw", "--timeout", "10").returncode == 0
+    writer = subprocess.Popen(
+        [PTYSUP, "write", sid, "-"],
+        env=sandbox.env,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert writer.stdin is not None
+    writer.stdin.write(b"y" * 60_000)  # fits the pipe, not the terminal
+    writer.stdin.close()
+    time.sleep(1.0)
+    assert writer.poll() is None, (
+        "a raw terminal nobody reads cannot take 60 kB: the write must wait"
+    )
+    assert sandbox.json("status")["pid"]  # the daemon still answers others meanwhile
+    sandbox.ok("rm", sid)
+    assert writer.wait(timeout=10) == 1
+    assert b"removed" in writer.stderr.read()

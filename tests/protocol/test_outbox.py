@@ -1,0 +1,258 @@
+"""A connection's outgoing frames: order, bounds, and what a slow subscriber is told."""
+
+from typing import Any
+
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supervisor.daemon.outbox import MAX_BUFFERS, Outbox, Subscription
+from supervisor.protocol.client import ClientConnection
+from supervisor.protocol.frames import encode_control
+from supervisor.protocol.messages import Event, Output, Result, result_message
+
+
+def subscription(outbox: Outbox, sub_id: int = 1, backlog: int = 1 << 20) -> Subscription:
+    return Subscription(sub_id, "s", outbox, backlog, follow=True, input=False)
+
+
+async def take_bytes(outbox: Outbox) -> bytes:
+    buffers = await outbox.take()
+    assert buffers is not None
+    assert len(buffers) <= MAX_BUFFERS
+    return b"".join(bytes(b) for b in buffers)
+
+
+async def drain(outbox: Outbox) -> list[Any]:
+    outbox.close_after_flush()
+    client = ClientConnection()
+    events = []
+    while (buffers := await outbox.take()) is not None:
+        events += client.receive_data(b"".join(bytes(b) for b in buffers))
+    return events
+
+
+def of_sub(events: list[Any], sub: int) -> list[Any]:
+    return [e for e in events if isinstance(e, Output | Event) and e.sub == sub]
+
+
+class Stream:
+    """What a client knows about one subscription: bytes by offset, and the gaps it was told of."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.next = start
+        self.data = bytearray()
+        self.skipped: list[tuple[int, int]] = []
+        self.ended = False
+
+    def see(self, event: Any) -> None:
+        assert not self.ended, f"{event} after the end"
+        if isinstance(event, Output):
+            assert event.offset == self.next, (event.offset, self.next)
+            self.data += event.data
+            self.next += len(event.data)
+        elif event.event == "skipped":
+            start, stop = event.fields["from"], event.fields["to"]
+            assert start == self.next, (start, self.next)
+            assert stop > start
+            self.skipped.append((start, stop))
+            self.next = stop
+        else:
+            assert event.event == "end"
+            self.ended = True
+
+
+async def test_empty_take_waits_and_close_ends():
+    outbox = Outbox()
+    with trio.move_on_after(0.01) as scope:
+        await outbox.take()
+    assert scope.cancelled_caught
+    outbox.close_after_flush()
+    assert await outbox.take() is None
+
+
+async def test_control_goes_before_output_within_a_take():
+    outbox = Outbox()
+    sub = subscription(outbox)
+    sub.push(0, b"out")
+    outbox.control(encode_control(result_message(1, {"sub": 1})))
+    events = await drain(outbox)
+    assert events == [Result(1, {"sub": 1}), Output(1, 0, b"out")]
+
+
+async def test_control_bytes_are_counted():
+    outbox = Outbox()
+    frame = encode_control({"x": 1})
+    outbox.control(frame)
+    outbox.control(frame)
+    assert outbox.control_bytes == 2 * len(frame)
+    await take_bytes(outbox)
+    assert outbox.control_bytes == 0
+    with trio.fail_after(1):
+        await outbox.wait_control_below(0)
+
+
+async def test_wait_control_below_waits_for_a_take():
+    outbox = Outbox()
+    outbox.control(b"x" * 100)
+    async with trio.open_nursery() as nursery:
+        done = trio.Event()
+
+        async def waiter() -> None:
+            await outbox.wait_control_below(10)
+            done.set()
+
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()
+        await take_bytes(outbox)
+        with trio.fail_after(1):
+            await done.wait()
+
+
+async def test_a_take_is_bounded_and_the_rest_follows_in_order():
+    outbox = Outbox()
+    sub = subscription(outbox)
+    for i in range(1000):
+        sub.push(i, b"x")
+    takes = []
+    outbox.close_after_flush()
+    while (buffers := await outbox.take()) is not None:
+        assert len(buffers) <= MAX_BUFFERS
+        takes.append(b"".join(bytes(b) for b in buffers))
+    assert len(takes) > 1
+    events = ClientConnection().receive_data(b"".join(takes))
+    assert [e.offset for e in events] == list(range(1000))
+
+
+async def test_each_subscription_keeps_offset_order():
+    outbox = Outbox()
+    subs = [subscription(outbox, i) for i in (1, 2, 3)]
+    for n in range(50):
+        for sub in subs:
+            sub.push(n * sub.id, b"y" * sub.id)
+    events = await drain(outbox)
+    for sub in subs:
+        assert [e.offset for e in of_sub(events, sub.id)] == [n * sub.id for n in range(50)]
+
+
+async def test_a_subscriber_that_never_drains_is_skipped_forward_once():
+    outbox = Outbox()
+    backlog = 64 * 1024
+    sub = subscription(outbox, backlog=backlog)
+    pushed = b""
+    for i in range(200):
+        chunk = bytes([i]) * 1000
+        sub.push(len(pushed), chunk)
+        pushed += chunk
+        assert sub._pending <= backlog
+    sub.push_event("end", reason="exited", offset=len(pushed), exit_code=0, signal=None)
+    events = of_sub(await drain(outbox), 1)
+    skipped = [e for e in events if isinstance(e, Event) and e.event == "skipped"]
+    assert len(skipped) == 1
+    assert skipped[0].fields["from"] == 0
+    assert events[0] == skipped[0]
+    assert events[-1] == Event(
+        "end", 1, {"reason": "exited", "offset": len(pushed), "exit_code": 0, "signal": None}
+    )
+    stream = Stream()
+    for event in events:
+        stream.see(event)
+    assert stream.next == len(pushed)
+    assert bytes(stream.data) == pushed[skipped[0].fields["to"] :]
+    assert len(stream.data) <= backlog
+
+
+async def test_the_end_event_survives_skipping():
+    outbox = Outbox()
+    sub = subscription(outbox, backlog=100)
+    sub.push(0, b"a" * 60)
+    sub.push_event("end", reason="complete", offset=60)
+    sub.push(60, b"b" * 60)
+    events = of_sub(await drain(outbox), 1)
+    assert [e.event for e in events if isinstance(e, Event)] == ["skipped", "end"]
+
+
+async def test_one_push_larger_than_the_backlog_is_skipped_whole():
+    outbox = Outbox()
+    sub = subscription(outbox, backlog=100)
+    sub.push(0, b"z" * 500)
+    assert sub._pending == 0
+    assert of_sub(await drain(outbox), 1) == [Event("skipped", 1, {"from": 0, "to": 500})]
+
+
+async def test_a_slow_subscriber_does_not_hold_back_another():
+    outbox = Outbox()
+    slow = subscription(outbox, 1, backlog=1000)
+    fast = subscription(outbox, 2, backlog=1 << 20)
+    for i in range(20):
+        slow.push(i * 200, b"s" * 200)
+        fast.push(i * 200, b"f" * 200)
+    events = await drain(outbox)
+    assert b"".join(e.data for e in of_sub(events, 2)) == b"f" * 4000
+    assert any(isinstance(e, Event) and e.event == "skipped" for e in of_sub(events, 1))
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 3000)),
+        st.tuples(st.just("take"), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops, st.sampled_from([1, 100, 1000, 4096]), st.integers(0, 2**40))
+def test_a_client_never_misses_or_repeats_a_byte_without_being_told(script, backlog, base):
+    async def main() -> None:
+        outbox = Outbox()
+        sub = subscription(outbox, 7, backlog=backlog)
+        client = ClientConnection()
+        stream = Stream(base)
+        pushed = bytearray()
+
+        def receive(data: bytes) -> None:
+            for event in client.receive_data(data):
+                stream.see(event)
+
+        for op, size in script:
+            if op == "push":
+                chunk = bytes((base + len(pushed) + i) % 256 for i in range(size))
+                sub.push(base + len(pushed), chunk)
+                pushed += chunk
+                assert sub._pending <= backlog
+            elif outbox._ready:
+                receive(await take_bytes(outbox))
+        sub.push_event("end", reason="complete", offset=base + len(pushed))
+        outbox.close_after_flush()
+        while (buffers := await outbox.take()) is not None:
+            receive(b"".join(bytes(b) for b in buffers))
+        assert stream.ended
+        assert stream.next == base + len(pushed)
+        expected = bytearray(pushed)
+        for start, stop in reversed(stream.skipped):
+            del expected[start - base : stop - base]
+        assert stream.data == expected
+
+    trio.run(main)
+
+
+async def test_busy_subscriptions_take_turns():
+    outbox = Outbox()
+    busy = subscription(outbox, 1)
+    quiet = subscription(outbox, 2)
+    offset = 0
+    for _ in range(MAX_BUFFERS):
+        busy.push(offset, b"b")
+        offset += 1
+    quiet.push(0, b"q")
+    client = ClientConnection()
+    seen = []
+    for _ in range(3):
+        seen += client.receive_data(await take_bytes(outbox))
+        for _ in range(MAX_BUFFERS):
+            busy.push(offset, b"b")
+            offset += 1
+    assert Output(2, 0, b"q") in seen
