@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     """Seconds between SIGHUP, SIGTERM and SIGKILL when a session is killed."""
     drain_timeout: Annotated[float, Field(ge=0.0, le=60.0)] = 0.25
     """Seconds to wait for output after the child exited while a grandchild holds the terminal."""
+    shim: bool = True
+    """Put the `opencode` shim first on every child's PATH."""
+    opencode_bin: str | None = None
+    """The real `opencode` for the shim (default: the next one on the child's PATH)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -52,10 +52,16 @@ def _spawn_request(args: argparse.Namespace, size: tuple[int, int] | None) -> di
         "env": _child_env(args),
         "name": getattr(args, "name", None),
         "project": os.path.abspath(args.project) if args.project else None,
+        "caller_directory": _caller_directory(),
     }
     if size is not None:
         request["cols"], request["rows"] = size
     return request
+
+
+def _caller_directory() -> str | None:
+    directory = os.environ.get("OPENCODE_DIRECTORY")
+    return directory if directory and os.path.isabs(directory) else None
 
 
 def _terminal_size() -> tuple[int, int] | None:
@@ -371,3 +377,93 @@ def cmd_attach(args: argparse.Namespace) -> int:
             "subscribe", session=session["id"], since=since, follow=True, input=True
         )
         return attach_loop(client, session, result["sub"], key)
+
+
+# -- OpenCode ---------------------------------------------------------------------------
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        context = client.call(
+            "context",
+            cwd=os.path.abspath(args.cwd) if args.cwd else os.getcwd(),
+            project=os.path.abspath(args.project) if args.project else None,
+            caller_directory=_caller_directory(),
+        )
+    if args.json:
+        render.print_json(context)
+    else:
+        print(render.context_text(context))
+    return 0
+
+
+def cmd_opencode(args: argparse.Namespace) -> int:
+    from supervisor.opencode.sessions import InvalidSessionId, SessionNotFound, find_session
+
+    try:
+        record = find_session(args.session_id)
+    except (SessionNotFound, InvalidSessionId) as exc:
+        print(f"ptysup opencode {args.oc_cmd}: {exc}", file=sys.stderr)
+        return 1
+    if args.oc_cmd == "which":
+        found = {
+            "session_id": record.session_id,
+            "project_id": record.project_id,
+            "directory": record.directory,
+            "title": record.title,
+            "store": record.store,
+        }
+        if args.json:
+            render.print_json(found)
+        else:
+            print("\n".join(f"{k + ':':11} {v}" for k, v in found.items()))
+        return 0
+    return _opencode_open(args, record.session_id, record.directory)
+
+
+def _opencode_open(args: argparse.Namespace, session_id: str, directory: str) -> int:
+    from supervisor.opencode.probe import OpenCodeNotFound, ProbeFailed, find_opencode, probe
+    from supervisor.paths import resolve_socket
+
+    if not os.path.isdir(directory):
+        print(
+            f"ptysup opencode open: the session's directory is gone: {directory}", file=sys.stderr
+        )
+        return 1
+    socket_dir = os.path.dirname(resolve_socket(args.socket))
+    try:
+        binary = find_opencode(
+            path=os.environ.get("PATH", os.defpath),
+            skip=[os.path.join(socket_dir, "shim")],
+            binary=os.environ.get("PTYSUP_OPENCODE_BIN") or None,
+        )
+        caps = probe(binary, os.path.join(socket_dir, "cache"))
+    except (OpenCodeNotFound, ProbeFailed, OSError) as exc:
+        print(f"ptysup opencode open: {exc}", file=sys.stderr)
+        return 1
+    if not (caps.tui_project and caps.tui_session):
+        print(
+            f"ptysup opencode open: {binary} ({caps.version}) cannot open a session by id "
+            "(its TUI lacks a project argument or --session)",
+            file=sys.stderr,
+        )
+        return 1
+    request = {
+        "argv": [binary, directory, "--session", session_id],
+        "cwd": directory,
+        "env": dict(os.environ),
+        "name": args.name,
+        "project": directory,
+    }
+    size = _terminal_size()
+    if size is not None:
+        request["cols"], request["rows"] = size
+    with _client(args) as client:
+        if args.detach:
+            print(client.call("spawn", **request)["id"])
+            return 0
+        from supervisor.cli.attach import attach_loop, parse_detach_key
+
+        key = parse_detach_key(args.detach_key)
+        session = client.call("spawn", input=True, **request)
+        return attach_loop(client, session, session["sub"], key)

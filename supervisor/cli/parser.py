@@ -177,6 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the session after it ends")
     _command(p)
 
+    p = add("context", "show the OpenCode context a spawn from here would get, and why")
+    p.add_argument("--cwd", metavar="DIR", help="the working directory to ask about")
+    p.add_argument("--project", metavar="DIR", help="an explicit project directory")
+    p.add_argument("--json", action="store_true")
+
+    p = add("opencode", "OpenCode sessions: find their project, reopen them in it")
+    oc = p.add_subparsers(dest="oc_cmd", metavar="ACTION", required=True)
+    q = oc.add_parser("which", help="the project, directory and title of an OpenCode session")
+    _globals(q, top=False)
+    q.add_argument("session_id", metavar="SESSION_ID")
+    q.add_argument("--json", action="store_true")
+    q = oc.add_parser(
+        "open", help="open an OpenCode session in a supervised terminal of its own project"
+    )
+    _globals(q, top=False)
+    q.add_argument("session_id", metavar="SESSION_ID")
+    q.add_argument("--name", help="a unique name for the terminal")
+    q.add_argument("--detach", action="store_true", help="start it without attaching")
+    q.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+
     p = add("attach", "attach this terminal to a session")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")

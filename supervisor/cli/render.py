@@ -81,3 +81,14 @@ def exit_status(session: dict[str, Any]) -> int:
         return 128 + int(session["signal"])
     code = session.get("exit_code")
     return int(code) if code is not None else 0
+
+
+def context_text(context: dict[str, Any]) -> str:
+    lines = [
+        f"directory:  {context['directory']}",
+        f"project_id: {context['project_id']}",
+        f"rule:       {context.get('rule', context['source'])}",
+    ]
+    if context.get("parent"):
+        lines.append(f"parent:     session {context['parent']}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ import trio
 from supervisor import logs
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
+from supervisor.opencode import shim
 from supervisor.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("supervisor.daemon")
@@ -62,6 +63,8 @@ async def _serve(
 ) -> None:
     async with trio.open_nursery() as sessions_nursery:
         daemon = Daemon(settings, socket_path, sessions_nursery)
+        if settings.shim:
+            daemon.registry.shim_dir = _install_shim(socket_path)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, daemon)
             listener = trio.socket.from_stdlib_socket(sock)
@@ -91,6 +94,15 @@ async def _serve(
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         sessions_nursery.cancel_scope.cancel()
+
+
+def _install_shim(socket_path: str) -> str | None:
+    directory = os.path.join(os.path.dirname(socket_path), "shim")
+    try:
+        return shim.install(directory)
+    except OSError as exc:
+        log.error("cannot install the opencode shim; children run without it", error=str(exc))
+        return None
 
 
 async def _watch_signals(daemon: Daemon) -> None:

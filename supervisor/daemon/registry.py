@@ -9,6 +9,8 @@ import structlog
 import trio
 
 from supervisor.daemon import pty
+from supervisor.daemon.context import Context
+from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
 from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
 from supervisor.protocol.requests import SpawnArgs
@@ -58,6 +60,7 @@ class Registry:
         self._names: dict[str, Session] = {}
         self._next_id = 1
         self.finished_hooks: list[Any] = []
+        self.shim_dir: str | None = None
 
     def lookup(self, ref: str) -> Session:
         session = self.sessions.get(ref) or self._names.get(ref)
@@ -68,7 +71,19 @@ class Registry:
     def running(self) -> list[Session]:
         return [s for s in self.sessions.values() if s.state == "running"]
 
-    def spawn(self, args: SpawnArgs, context: dict[str, Any] | None = None) -> Session:
+    def session_of(self, peer_pid: int | None) -> Session | None:
+        """The session a caller runs inside, from its process ancestry (never from what it
+        claims): the nearest ancestor that is a session's child, or in its terminal session."""
+        if peer_pid is None:
+            return None
+        leaders = {s.pid: s for s in self.sessions.values() if not s.removed}
+        for pid, sid in lineage(peer_pid):
+            session = leaders.get(pid) or leaders.get(sid)
+            if session is not None:
+                return session
+        return None
+
+    def spawn(self, args: SpawnArgs, context: Context | None = None) -> Session:
         if len(self.sessions) >= self.settings.max_sessions:
             raise ProtocolError(
                 LIMIT,
@@ -84,6 +99,14 @@ class Registry:
             env["TERM"] = DEFAULT_TERM
         env["PTYSUP_SESSION"] = session_id
         env["PTYSUP_SOCKET"] = self.socket_path
+        if context is not None:
+            env.update(context.env())
+        if self.shim_dir is not None:
+            path = env.get("PATH", DEFAULT_PATH)
+            entries = [p for p in path.split(os.pathsep) if p != self.shim_dir]
+            env["PATH"] = os.pathsep.join([self.shim_dir, *entries])
+            if self.settings.opencode_bin:
+                env["PTYSUP_OPENCODE_BIN"] = self.settings.opencode_bin
         cwd = args.cwd or env.get("HOME") or "/"
         try:
             child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)

@@ -11,6 +11,7 @@ import trio
 
 import supervisor
 from supervisor.daemon.connection import Connection
+from supervisor.daemon.context import Context, ProjectCache, decide
 from supervisor.daemon.peers import peer_of
 from supervisor.daemon.registry import Registry, parse_signal
 from supervisor.daemon.session import SessionClosed
@@ -26,6 +27,7 @@ from supervisor.protocol.messages import error_message, hello_message
 from supervisor.protocol.requests import (
     OPS,
     Args,
+    ContextArgs,
     KillArgs,
     ResizeArgs,
     SessionArgs,
@@ -38,6 +40,13 @@ from supervisor.protocol.requests import (
 from supervisor.settings import Settings
 
 log = structlog.get_logger("supervisor.server")
+
+_RULES = {
+    "explicit": "1: the request named a project directory",
+    "parent-session": "2: the caller runs inside a supervised session",
+    "caller-env": "3: the caller's own OPENCODE_DIRECTORY",
+    "cwd": "4: the requested working directory",
+}
 
 CAPABILITIES = ["sessions", "output-frames", "input-frames", "subscribe", "wait", "kill-session"]
 
@@ -64,7 +73,9 @@ class Daemon:
             "wait": self._wait,
             "kill": self._kill,
             "remove": self._remove,
+            "context": self._context,
         }
+        self.projects = ProjectCache()
 
     def hello(self) -> dict[str, Any]:
         return hello_message(
@@ -155,9 +166,45 @@ class Daemon:
         self.stop_requested.set()
         return {"stopping": True, "pid": os.getpid()}
 
+    async def _context_for(
+        self,
+        conn: Connection,
+        *,
+        project: str | None,
+        caller_directory: str | None,
+        cwd: str,
+    ) -> Context:
+        if project is not None and not os.path.isdir(project):
+            raise ProtocolError(BAD_REQUEST, f"project directory does not exist: {project}")
+        parent = self.registry.session_of(conn.peer.pid)
+        return await decide(
+            self.projects,
+            explicit=project,
+            parent=(parent.id, parent.context) if parent and parent.context else None,
+            caller_directory=caller_directory,
+            cwd=cwd,
+        )
+
+    async def _context(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, ContextArgs)
+        context = await self._context_for(
+            conn,
+            project=args.project,
+            caller_directory=args.caller_directory,
+            cwd=args.cwd or "/",
+        )
+        return {**context.describe(), "rule": _RULES[context.source]}
+
     async def _spawn(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SpawnArgs)
-        session = self.registry.spawn(args)
+        env = args.env or {}
+        context = await self._context_for(
+            conn,
+            project=args.project,
+            caller_directory=args.caller_directory or env.get("OPENCODE_DIRECTORY"),
+            cwd=args.cwd or env.get("HOME") or "/",
+        )
+        session = self.registry.spawn(args, context)
         if args.subscribe or args.input:
             sub = conn.new_subscription(session.id, follow=True, input=args.input)
             session.subscribe(sub, 0)

@@ -14,6 +14,7 @@ import trio
 
 from supervisor.daemon import pty
 from supervisor.daemon.childwatch import wait_exit
+from supervisor.daemon.context import Context
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.ring import Ring
 
@@ -44,7 +45,7 @@ class Session:
         cols: int,
         rows: int,
         ring_size: int,
-        context: dict[str, Any] | None,
+        context: Context | None,
         on_finished: Callable[["Session"], None],
     ) -> None:
         self.id = session_id
@@ -93,7 +94,7 @@ class Session:
             "start": self.ring.start,
             "end": self.ring.end,
             "subscribers": len(self.subscribers),
-            "context": self.context,
+            "context": self.context.describe() if self.context else None,
         }
 
     # -- the tasks that run a session -------------------------------------------

@@ -34,6 +34,14 @@ def _no_nul(value: str, what: str) -> str:
     return value
 
 
+def _absolute(value: str | None) -> str | None:
+    if value is not None:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path")
+        _no_nul(value, "a path")
+    return value
+
+
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -54,6 +62,8 @@ class SpawnArgs(Args):
     cols: Dimension = 80
     rows: Dimension = 24
     project: str | None = None
+    caller_directory: str | None = None
+    """The caller's own OPENCODE_DIRECTORY, if it has one."""
     subscribe: bool = False
     """Subscribe this connection to the output from offset 0, before the child runs."""
     input: bool = False
@@ -67,14 +77,10 @@ class SpawnArgs(Args):
             _no_nul(arg, "arguments")
         return argv
 
-    @field_validator("cwd", "project")
+    @field_validator("cwd", "project", "caller_directory")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
-        if value is not None:
-            if not value.startswith("/"):
-                raise ValueError("must be an absolute path")
-            _no_nul(value, "a path")
-        return value
+        return _absolute(value)
 
     @field_validator("env")
     @classmethod
@@ -94,6 +100,17 @@ class SpawnArgs(Args):
                 "a name starts with a letter or _, has at most 64 of A-Z a-z 0-9 _ . @ : + -"
             )
         return name
+
+
+class ContextArgs(Args):
+    cwd: str | None = None
+    project: str | None = None
+    caller_directory: str | None = None
+
+    @field_validator("cwd", "project", "caller_directory")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return _absolute(value)
 
 
 class WriteArgs(SessionArgs):
@@ -156,6 +173,7 @@ OPS: dict[str, type[Args]] = {
     "wait": WaitArgs,
     "kill": KillArgs,
     "remove": SessionArgs,
+    "context": ContextArgs,
 }
 
 

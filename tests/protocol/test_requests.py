@@ -25,6 +25,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "stop": [{}],
     "info": [{"session": "1"}, {"session": "web"}, {"session": "x" * 64}],
     "remove": [{"session": "1"}],
+    "context": [{}, {"cwd": "/tmp", "project": "/repo", "caller_directory": "/repo/sub"}],
     "spawn": [
         {"argv": ["sh"]},
         {
@@ -150,7 +151,8 @@ def test_wrong_types(op, args, field):
 
 
 NULLABLE = {
-    "spawn": ["cwd", "env", "name", "project"],
+    "spawn": ["cwd", "env", "name", "project", "caller_directory"],
+    "context": ["cwd", "project", "caller_directory"],
     "subscribe": ["since"],
     "wait": ["timeout"],
     "kill": ["signal"],

@@ -1,0 +1,370 @@
+"""OpenCode's project id for a directory, computed the way OpenCode 1.18.33 computes it.
+
+The algorithm and where it lives in OpenCode's source are in docs/opencode.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import subprocess
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+GLOBAL = "global"
+CACHE_FILE = "opencode"
+
+Source = Literal["remote", "cache", "root-commit", "none"]
+_Run = Callable[[list[str], str], "str | None"]
+
+
+@dataclass(frozen=True)
+class Project:
+    """What OpenCode resolves for a directory.
+
+    ``directory`` is OpenCode's ``Instance.directory``; ``worktree`` is its
+    ``Instance.worktree``, the top level of the git worktree holding ``directory``
+    (OpenCode says ``/`` outside git; this says None). ``source`` tells which rule gave the id.
+    """
+
+    id: str
+    worktree: str | None
+    directory: str
+    vcs: str | None
+    source: Source
+    git_common_dir: str | None = None
+
+
+def resolve_directory(path: str, *, cwd: str | None = None) -> str:
+    """Absolute with symlinks resolved; a path that cannot be resolved is only made absolute."""
+    if not os.path.isabs(path):
+        path = os.path.join(resolve_directory(os.getcwd() if cwd is None else cwd), path)
+    path = os.path.normpath(path)
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    try:
+        return os.path.realpath(path, strict=True)
+    except OSError:
+        return path
+
+
+def clean_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) without any ``GIT_*`` variable."""
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if not k.startswith("GIT_")}
+
+
+def project_for(
+    directory: str,
+    *,
+    git: str = "git",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+) -> Project:
+    """OpenCode's project for ``directory``; never raises for a missing git or a non-repo.
+
+    ``env`` is the environment the OpenCode in question would run with: OpenCode hands its
+    own environment to git, so ``GIT_DIR`` and the like in there count. By default it is
+    this process's environment without ``GIT_*`` variables. At most four git commands run,
+    usually two or three.
+    """
+    directory = resolve_directory(directory)
+    git_env = clean_git_env() if env is None else dict(env)
+    outside = Project(GLOBAL, None, directory, None, "none")
+
+    dot_git = _find_dot_git(directory)
+    if dot_git is None:
+        return outside
+    base = os.path.dirname(dot_git)
+
+    def run(args: list[str], cwd: str) -> str | None:
+        return _git(git, args, cwd, git_env, timeout)
+
+    repo = _discover(run, base)
+    if repo is None:
+        return outside
+    worktree, common = repo
+
+    url = run(["remote", "get-url", "origin"], worktree)
+    remote_id = remote_project_id(url) if url else None
+    if remote_id is not None:
+        return Project(remote_id, worktree, directory, "git", "remote", common)
+
+    cached = read_cache(common)
+    if cached is not None:
+        return Project(cached, worktree, directory, "git", "cache", common)
+
+    roots = (run(["rev-list", "--max-parents=0", "HEAD"], worktree) or "").split("\n")
+    first = min((r.strip() for r in roots if r.strip()), default=None)
+    if first is not None:
+        return Project(first, worktree, directory, "git", "root-commit", common)
+    return Project(GLOBAL, worktree, directory, "git", "none", common)
+
+
+def read_cache(git_common_dir: str) -> str | None:
+    """The id OpenCode cached in ``<git common dir>/opencode``, if any."""
+    try:
+        with open(
+            os.path.join(git_common_dir, CACHE_FILE), encoding="utf-8", errors="replace"
+        ) as f:
+            value = f.read().strip()
+    except OSError:
+        return None
+    return value or None
+
+
+def remote_project_id(url: str) -> str | None:
+    """The project id OpenCode derives from an ``origin`` URL, None when it derives none."""
+    key = remote_key(url)
+    if key is None:
+        return None
+    return hashlib.sha1(f"git-remote:{key}".encode()).hexdigest()
+
+
+def remote_key(url: str) -> str | None:
+    """``host/path`` of a remote URL as OpenCode normalises it, e.g. ``github.com/o/r``."""
+    text = url.strip()
+    if not text:
+        return None
+    try:
+        parsed = _parse_url(text)
+    except _NotAUrl:
+        scp = _SCP_LIKE.fullmatch(text)
+        return _host_path(scp[2], scp[3]) if scp else None
+    return None if parsed is None else _host_path(*parsed)
+
+
+def _find_dot_git(directory: str) -> str | None:
+    """The nearest ``.git`` (file or directory) at or above ``directory``.
+
+    OpenCode checks every ancestor and gives the project up (``global``) when any check
+    fails with something other than "not found".
+    """
+    found: str | None = None
+    current = directory
+    while True:
+        candidate = os.path.join(current, ".git")
+        try:
+            os.stat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError:
+            return None
+        else:
+            found = found or candidate
+        parent = os.path.dirname(current)
+        if parent == current:
+            return found
+        current = parent
+
+
+def _discover(run: _Run, base: str) -> tuple[str, str] | None:
+    """(worktree, git common dir) for the repository whose ``.git`` is in ``base``."""
+    out = run(["rev-parse", "--show-toplevel", "--git-dir", "--git-common-dir"], base)
+    lines = out.split("\n") if out is not None else []
+    if len(lines) == 3:
+        return _git_path(base, lines[0]), _git_path(base, lines[2])
+    # --show-toplevel fails where there is no work tree; OpenCode then uses ``base``.
+    out = run(["rev-parse", "--git-dir", "--git-common-dir"], base)
+    lines = out.split("\n") if out is not None else []
+    if len(lines) == 2:
+        return base, _git_path(base, lines[1])
+    return None
+
+
+def _git_path(base: str, text: str) -> str:
+    text = text.rstrip("\r\n")
+    if not text:
+        return base
+    return os.path.normpath(text if os.path.isabs(text) else os.path.join(base, text))
+
+
+def _git(git: str, args: list[str], cwd: str, env: Mapping[str, str], timeout: float) -> str | None:
+    try:
+        done = subprocess.run(
+            [git, *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", "replace").rstrip("\r\n")
+
+
+# --- remote URLs -------------------------------------------------------------------------
+# OpenCode runs ``new URL(remote)`` (WHATWG URL) and, when that throws, an scp-like pattern.
+# The parser below follows the WHATWG rules as far as a git remote can exercise them.
+
+
+class _NotAUrl(ValueError):
+    pass
+
+
+_SCP_LIKE = re.compile(r"([^@/:]+@)?([^/:]+):(.+)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_SPECIAL = frozenset({"http", "https", "ws", "wss", "ftp"})
+_FORBIDDEN_HOST = frozenset("\x00\t\n\r #/:<>?@[\\]^|")
+_FORBIDDEN_DOMAIN = _FORBIDDEN_HOST | frozenset(chr(c) for c in range(0x20)) | {"%", "\x7f"}
+_PATH_ESCAPE = frozenset(' "#<>?^`{}\x7f')
+
+
+def _host_path(host: str, path: str) -> str | None:
+    path = re.sub(r"/+\Z", "", re.sub(r"\.git/?\Z", "", path.lstrip("/")))
+    if not host or not path:
+        return None
+    return f"{host.lower()}/{path}"
+
+
+def _parse_url(text: str) -> tuple[str, str] | None:
+    """(hostname, pathname) per WHATWG, None for a file: URL; raises where ``new URL`` throws."""
+    text = text.strip("".join(chr(c) for c in range(0x21)))
+    text = re.sub(r"[\t\n\r]", "", text)
+    scheme_match = _SCHEME.match(text)
+    if scheme_match is None:
+        raise _NotAUrl(text)
+    scheme = scheme_match[0][:-1].lower()
+    rest = text[scheme_match.end() :]
+    if scheme == "file":
+        return None
+    special = scheme in _SPECIAL
+    if special:
+        rest = rest.replace("\\", "/").lstrip("/")
+    elif rest.startswith("//"):
+        rest = rest[2:]
+    else:
+        return "", ""
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, rest = rest[:end], rest[end:]
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    _, at, hostport = authority.rpartition("@")
+    if at and not hostport:
+        raise _NotAUrl(text)
+    host = _parse_host(hostport, special)
+    if host is None:
+        raise _NotAUrl(text)
+    if special and not rest:
+        rest = "/"
+    return host, _serialize_path(rest)
+
+
+def _parse_host(hostport: str, special: bool) -> str | None:
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        if close < 0:
+            return None
+        host, port = hostport[: close + 1], hostport[close + 1 :]
+        if port and not port.startswith(":"):
+            return None
+        port = port[1:]
+    else:
+        host, colon, port = hostport.partition(":")
+        if colon and not host:
+            return None
+    if port and (not port.isascii() or not port.isdigit() or int(port) > 65535):
+        return None
+    if host.startswith("["):
+        if "%" in host:
+            return None
+        try:
+            return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        except ValueError:
+            return None
+    if not special:
+        if any(c in _FORBIDDEN_HOST for c in host):
+            return None
+        return "".join(c if 0x1F < ord(c) < 0x7F else urllib.parse.quote(c) for c in host)
+    if not host:
+        return None
+    domain = urllib.parse.unquote(host)
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    domain = domain.lower()
+    if not domain or any(c in _FORBIDDEN_DOMAIN for c in domain):
+        return None
+    if not all(_valid_label(label) for label in domain.split(".")):
+        return None
+    return _ipv4(domain) if _ends_in_number(domain) else domain
+
+
+def _valid_label(label: str) -> bool:
+    if not label.startswith("xn--"):
+        return True
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+        decoded.encode("idna")
+    except UnicodeError:
+        return False
+    return bool(decoded)
+
+
+def _ends_in_number(domain: str) -> bool:
+    labels = domain.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    last = labels[-1]
+    if last and last.isdigit():
+        return True
+    return re.fullmatch(r"0[xX][0-9A-Fa-f]*", last) is not None
+
+
+def _ipv4(domain: str) -> str | None:
+    parts = domain.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()
+    if len(parts) > 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        if part[:2] in ("0x", "0X"):
+            radix, digits, allowed = 16, part[2:], "0123456789abcdefABCDEF"
+        elif len(part) > 1 and part.startswith("0"):
+            radix, digits, allowed = 8, part[1:], "01234567"
+        else:
+            radix, digits, allowed = 10, part, "0123456789"
+        if not part or any(c not in allowed for c in digits):
+            return None
+        numbers.append(int(digits, radix) if digits else 0)
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        return None
+    value = numbers[-1] + sum(n * 256 ** (3 - i) for i, n in enumerate(numbers[:-1]))
+    return ".".join(str((value >> s) & 0xFF) for s in (24, 16, 8, 0))
+
+
+def _serialize_path(path: str) -> str:
+    if not path:
+        return ""
+    segments: list[str] = []
+    pieces = path[1:].split("/")
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        lowered = piece.lower()
+        if lowered in ("..", ".%2e", "%2e.", "%2e%2e"):
+            if segments:
+                segments.pop()
+            if last:
+                segments.append("")
+        elif lowered in (".", "%2e"):
+            if last:
+                segments.append("")
+        else:
+            segments.append("".join(_escape_path_char(c) for c in piece))
+    return "/" + "/".join(segments)
+
+
+def _escape_path_char(c: str) -> str:
+    if ord(c) < 0x20 or ord(c) > 0x7E or c in _PATH_ESCAPE:
+        return urllib.parse.quote(c, safe="")
+    return c
