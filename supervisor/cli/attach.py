@@ -13,9 +13,8 @@ from typing import Any
 from supervisor.cli import render
 from supervisor.client.blocking import Client
 from supervisor.client.errors import ConnectionLost
-from supervisor.protocol.messages import Error, Event, Output
+from supervisor.protocol.messages import Error, Event, Output, Result
 
-REPLAY_BYTES = 16 * 1024
 STDIN_READ = 64 * 1024
 
 
@@ -43,16 +42,6 @@ def key_name(code: int | None) -> str:
     if code < 0x20:
         return "ctrl-" + chr(code ^ 0x40).lower()
     return chr(code)
-
-
-def replay_point(client: Client, session: dict[str, Any]) -> int:
-    """Where to start showing output on attach: the tail, from the start of a line."""
-    start = max(session["start"], session["end"] - REPLAY_BYTES)
-    if start == session["start"]:
-        return start
-    _, _, _, data = client.read(session["id"], since=start)
-    newline = data.find(b"\n")
-    return start + newline + 1 if newline >= 0 else session["end"]
 
 
 @contextlib.contextmanager
@@ -110,93 +99,146 @@ def _keep_only(tty_fd: int, pipe_fd: int) -> None:
     os.closerange(low, 1 << 20)
 
 
-def attach_loop(client: Client, session: dict[str, Any], sub: int, detach_key: int | None) -> int:
-    sid = session["id"]
-    stdin = sys.stdin.fileno()
-    stdout = sys.stdout.fileno()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    os.set_blocking(wake_r, False)
-    got: dict[str, bool] = {"winch": False, "quit": False}
+class Attachment:
+    """One attached terminal: keys to the session (unless observing), output to the screen."""
 
-    def on_signal(signum: int, _frame: object) -> None:
-        got["winch" if signum == signal.SIGWINCH else "quit"] = True
-        with contextlib.suppress(OSError):
-            os.write(wake_w, b"!")
+    def __init__(
+        self,
+        client: Client,
+        session: dict[str, Any],
+        sub: int,
+        detach_key: int | None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.client = client
+        self.sid = session["id"]
+        self.sub = sub
+        self.detach_key = detach_key
+        self.read_only = read_only
+        self.stdin = sys.stdin.fileno()
+        self.stdout = sys.stdout.fileno()
+        self.redraws: set[Any] = set()
+        self.reason = ""
+        self.status = 0
 
-    previous = {
-        s: signal.signal(s, on_signal)
-        for s in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-    }
-    reason = ""
-    status = 0
-    stdin_open = True
-    try:
-        with raw_terminal(stdin):
-            while True:
-                while client.pending():
-                    event = client.next_event(0)
-                    done = _handle(event, sub, stdout)
-                    if done is not None:
-                        reason, status = done
-                        break
-                if reason:
-                    break
-                watch = [client.sock, wake_r] + ([stdin] if stdin_open else [])
-                try:
-                    readable, _, _ = select.select(watch, [], [])
-                except InterruptedError:
-                    readable = []
-                if wake_r in readable:
-                    with contextlib.suppress(OSError):
-                        os.read(wake_r, 64)
-                if got["quit"]:
-                    reason = "the client was told to stop; the session goes on"
-                    break
-                if got["winch"]:
-                    got["winch"] = False
-                    with contextlib.suppress(OSError):
-                        size = os.get_terminal_size(stdin)
-                        client.send_request(
-                            "resize", session=sid, cols=size.columns, rows=size.lines
-                        )
-                if stdin_open and stdin in readable:
-                    data = os.read(stdin, STDIN_READ)
-                    if not data:
-                        stdin_open = False
-                        continue
-                    if detach_key is not None and detach_key in data:
-                        before = data[: data.index(detach_key)]
-                        if before:
-                            client.send_input(sub, before)
-                        reason = f"detached from session {sid}"
-                        break
-                    client.send_input(sub, data)
-                if client.sock in readable:
-                    client.receive(0)
-    except ConnectionLost:
-        reason, status = "the daemon went away", 1
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        os.close(wake_r)
-        os.close(wake_w)
-    sys.stderr.write(f"\r\n[ptysup: {reason}]\r\n")
-    sys.stderr.flush()
-    return status
+    def run(self, redraw: str | None = None) -> int:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        got: dict[str, bool] = {"winch": False, "quit": False}
 
+        def on_signal(signum: int, _frame: object) -> None:
+            got["winch" if signum == signal.SIGWINCH else "quit"] = True
+            with contextlib.suppress(OSError):
+                os.write(wake_w, b"!")
 
-def _handle(event: Any, sub: int, stdout: int) -> tuple[str, int] | None:
-    if isinstance(event, Output) and event.sub == sub:
-        view = memoryview(event.data)
+        previous = {
+            s: signal.signal(s, on_signal)
+            for s in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+        }
+        try:
+            with raw_terminal(self.stdin):
+                if redraw:
+                    self._write(redraw.encode("utf-8", "replace"))
+                self._loop(wake_r, got)
+        except ConnectionLost:
+            self.reason, self.status = "the daemon went away", 1
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            os.close(wake_r)
+            os.close(wake_w)
+        sys.stderr.write(f"\r\n[ptysup: {self.reason}]\r\n")
+        sys.stderr.flush()
+        return self.status
+
+    def _loop(self, wake_r: int, got: dict[str, bool]) -> None:
+        client = self.client
+        stdin_open = True
+        while True:
+            while client.pending():
+                if self._handle(client.next_event(0)):
+                    return
+            watch = [client.sock, wake_r] + ([self.stdin] if stdin_open else [])
+            try:
+                readable, _, _ = select.select(watch, [], [])
+            except InterruptedError:
+                readable = []
+            if wake_r in readable:
+                with contextlib.suppress(OSError):
+                    os.read(wake_r, 64)
+            if got["quit"]:
+                self.reason = "the client was told to stop; the session goes on"
+                return
+            if got["winch"]:
+                got["winch"] = False
+                with contextlib.suppress(OSError):
+                    size = os.get_terminal_size(self.stdin)
+                    client.send_request(
+                        "resize", session=self.sid, cols=size.columns, rows=size.lines, sub=self.sub
+                    )
+            if stdin_open and self.stdin in readable:
+                data = os.read(self.stdin, STDIN_READ)
+                if not data:
+                    stdin_open = False
+                    continue
+                if self.detach_key is not None and self.detach_key in data:
+                    before = data[: data.index(self.detach_key)]
+                    if before and not self.read_only:
+                        client.send_input(self.sub, before)
+                    self.reason = f"detached from session {self.sid}"
+                    return
+                if not self.read_only:
+                    client.send_input(self.sub, data)
+            if client.sock in readable:
+                client.receive(0)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
         while view:
-            view = view[os.write(stdout, view) :]
-    elif isinstance(event, Event) and event.sub == sub and event.event == "end":
-        fields = event.fields
-        if fields.get("reason") == "removed":
-            return "the session was removed", 1
-        session = {"state": "exited", **fields, "signal_name": None}
-        return f"session ended ({render.exit_text(session)})", render.exit_status(session)
-    elif isinstance(event, Error) and event.sub == sub:
-        return f"error: {event.message}", 1
-    return None
+            view = view[os.write(self.stdout, view) :]
+
+    def _notice(self, text: str) -> None:
+        self._write(f"\r\n[ptysup: {text}]\r\n".encode())
+
+    def _handle(self, event: Any) -> bool:
+        """Act on one event; True when the attachment is over."""
+        if isinstance(event, Output) and event.sub == self.sub:
+            self._write(event.data)
+        elif isinstance(event, Event) and event.sub == self.sub:
+            if event.event == "end":
+                fields = event.fields
+                if fields.get("reason") == "removed":
+                    self.reason, self.status = "the session was removed", 1
+                else:
+                    session = {"state": "exited", **fields, "signal_name": None}
+                    self.reason = f"session ended ({render.exit_text(session)})"
+                    self.status = render.exit_status(session)
+                return True
+            if event.event == "role":
+                if event.fields.get("role") == "observer":
+                    self._notice("another client took control; you are observing")
+                elif not self.read_only:
+                    self._notice("you are in control again")
+            elif event.event == "skipped":
+                self.redraws.add(self.client.send_request("screen", session=self.sid, ansi=True))
+        elif isinstance(event, Result) and event.id in self.redraws:
+            self.redraws.discard(event.id)
+            self._write(str(event.result.get("ansi", "")).encode("utf-8", "replace"))
+        elif isinstance(event, Error) and (event.sub == self.sub or event.id in self.redraws):
+            self.reason, self.status = f"error: {event.message}", 1
+            return True
+        return False
+
+
+def attach_loop(
+    client: Client,
+    session: dict[str, Any],
+    sub: int,
+    detach_key: int | None,
+    *,
+    redraw: str | None = None,
+    read_only: bool = False,
+) -> int:
+    return Attachment(client, session, sub, detach_key, read_only=read_only).run(redraw)

@@ -12,7 +12,7 @@ from typing import Any
 
 from supervisor.cli import render
 from supervisor.client.blocking import Client, connect
-from supervisor.client.errors import ClientError, DaemonError
+from supervisor.client.errors import ClientError
 from supervisor.protocol.messages import Event, Output
 
 OWN_FAILURE = 125
@@ -360,23 +360,51 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from supervisor.cli.attach import attach_loop, parse_detach_key, replay_point
+    from supervisor.cli.attach import attach_loop, parse_detach_key
 
     key = parse_detach_key(args.detach_key)
+    size = _terminal_size()
     with _client(args) as client:
-        session = client.info(args.session)
-        if session["state"] != "running":
-            raise DaemonError(
-                "conflict", f"session {session['id']} has exited ({render.exit_text(session)})"
-            )
-        size = _terminal_size()
-        if size is not None:
-            client.resize(session["id"], *size)
-        since = replay_point(client, session)
         result = client.call(
-            "subscribe", session=session["id"], since=since, follow=True, input=True
+            "attach",
+            session=args.session,
+            read_only=args.read_only,
+            cols=size[0] if size else None,
+            rows=size[1] if size else None,
         )
-        return attach_loop(client, session, result["sub"], key)
+        return attach_loop(
+            client,
+            result["session"],
+            result["sub"],
+            key,
+            redraw=result.get("redraw"),
+            read_only=args.read_only,
+        )
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        screen = client.call("screen", session=args.session, ansi=args.ansi)
+    if args.json:
+        render.print_json(screen)
+    elif args.ansi:
+        _write_out(screen["ansi"].encode("utf-8", "replace"))
+    else:
+        print("\n".join(screen["lines"]))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        sub = client.call("events")["sub"]
+        while True:
+            event = _next_for(client, sub, None)
+            if not isinstance(event, Event):
+                continue
+            if args.json:
+                print(json.dumps({"event": event.event, **event.fields}), flush=True)
+            else:
+                print(render.event_text(event.event, event.fields), flush=True)
 
 
 # -- OpenCode ---------------------------------------------------------------------------

@@ -200,5 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("attach", "attach this terminal to a session")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+    p.add_argument(
+        "--read-only", action="store_true", help="observe: never take control, type nothing"
+    )
+
+    p = add("screen", "show what a session's terminal displays now")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--ansi", action="store_true", help="print it with colours, to redraw it")
+
+    p = add("events", "stream what happens to sessions, one line per event")
+    p.add_argument("--json", action="store_true")
 
     return parser

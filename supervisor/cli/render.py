@@ -3,6 +3,7 @@
 import json
 import shlex
 import sys
+import time
 from typing import Any
 
 
@@ -92,3 +93,22 @@ def context_text(context: dict[str, Any]) -> str:
     if context.get("parent"):
         lines.append(f"parent:     session {context['parent']}")
     return "\n".join(lines)
+
+
+def event_text(event: str, fields: dict[str, Any]) -> str:
+    stamp = time.strftime("%H:%M:%S")
+    if event == "created":
+        s = fields["session"]
+        return f"{stamp} created  {s['id']} {shlex.join(s['argv'])}"
+    if event == "exited":
+        session = {"state": "exited", "signal_name": None, **fields}
+        return f"{stamp} exited   {fields['session']} ({exit_text(session)})"
+    if event == "removed":
+        return f"{stamp} removed  {fields['session']}"
+    if event == "title":
+        return f"{stamp} title    {fields['session']} {fields['title']!r}"
+    if event == "controller":
+        who = fields.get("controller")
+        text = "nobody" if not who else who.get("client") or f"sub {who.get('sub')}"
+        return f"{stamp} control  {fields['session']} -> {text}"
+    return f"{stamp} {event} {json.dumps(fields)}"

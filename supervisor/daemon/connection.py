@@ -49,6 +49,7 @@ class Connection:
         self.sock = sock
         self.peer = peer
         self.outbox = Outbox()
+        self.outbox.client = f"pid {peer.pid}" if peer.pid else f"conn {self.id}"
         self.protocol = ServerConnection(daemon.settings.max_frame)
         self.subscriptions: dict[int, Subscription] = {}
         self._sub_ids = itertools.count(1)
@@ -147,6 +148,9 @@ class Connection:
                 )
             )
             return
+        attached = self.daemon.registry.sessions.get(sub.session_id)
+        if attached is not None and attached.attached and attached.controller is not sub:
+            return  # an observer's keystrokes are dropped
         queue = self._input_queues.get(sub.id)
         if queue is None:
             try:
@@ -239,9 +243,10 @@ class Connection:
         sub = self.subscriptions.pop(sub_id, None)
         if sub is None:
             raise ProtocolError(NOT_FOUND, f"no subscription {sub_id} on this connection")
+        self.daemon.registry.event_subs.pop(sub.key, None)
         session = self.daemon.registry.sessions.get(sub.session_id)
         if session is not None:
-            session.unsubscribe(sub_id)
+            session.unsubscribe(sub)
         return sub
 
     def _forget_subscriptions(self) -> None:

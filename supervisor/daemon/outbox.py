@@ -6,6 +6,7 @@ when a subscriber falls more than its backlog behind, its oldest output is
 dropped and it is told which offsets it missed. The PTY reader never waits here.
 """
 
+import itertools
 from collections import deque
 
 import trio
@@ -14,6 +15,8 @@ from supervisor.protocol.frames import encode_control, output_header
 from supervisor.protocol.messages import event_message
 
 MAX_BUFFERS = 512
+MAX_EVENTS = 10_000
+_keys = itertools.count(1)
 
 
 class Outbox:
@@ -24,6 +27,8 @@ class Outbox:
         self._wakeup = trio.Event()
         self._drained = trio.Event()
         self.closing = False
+        self.client = ""
+        """Who this connection is, for events: "pid 1234" or "conn 7"."""
 
     def control(self, frame: bytes) -> None:
         self._control.append(frame)
@@ -72,14 +77,18 @@ class Subscription:
     """One client's view of one session's output: follows the ring from an offset."""
 
     __slots__ = (
+        "_dropped_events",
         "_items",
         "_pending",
         "backlog",
+        "cols",
         "ended",
         "follow",
         "id",
         "input",
+        "key",
         "outbox",
+        "rows",
         "session_id",
     )
 
@@ -103,7 +112,12 @@ class Subscription:
         # (-2, (start, stop)) for a skipped range.
         self._items: deque[tuple[int, object]] = deque()
         self._pending = 0
+        self._dropped_events = 0
         self.ended = False
+        self.key = next(_keys)
+        """Unique in the daemon (`id` is unique on its connection only)."""
+        self.cols: int | None = None
+        self.rows: int | None = None
 
     def push(self, offset: int, data: bytes) -> None:
         self._items.append((offset, data))
@@ -115,6 +129,13 @@ class Subscription:
     def push_event(self, event: str, **fields: object) -> None:
         if event == "end":
             self.ended = True
+        if len(self._items) >= MAX_EVENTS and event != "end":
+            self._dropped_events += 1
+            return
+        if self._dropped_events:
+            lost = self._dropped_events
+            self._dropped_events = 0
+            self._items.append((-1, encode_control(event_message("dropped", self.id, events=lost))))
         self._items.append((-1, encode_control(event_message(event, self.id, **fields))))
         self.outbox.mark_ready(self)
 

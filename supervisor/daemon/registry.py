@@ -10,6 +10,7 @@ import trio
 
 from supervisor.daemon import pty
 from supervisor.daemon.context import Context
+from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
 from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
@@ -61,6 +62,7 @@ class Registry:
         self._next_id = 1
         self.finished_hooks: list[Any] = []
         self.shim_dir: str | None = None
+        self.event_subs: dict[int, Subscription] = {}
 
     def lookup(self, ref: str) -> Session:
         session = self.sessions.get(ref) or self._names.get(ref)
@@ -126,9 +128,11 @@ class Registry:
             context,
             self._finished,
         )
+        session.emit = self.emit
         self.sessions[session_id] = session
         if args.name is not None:
             self._names[args.name] = session
+        self.emit("created", session=session.describe())
         self._nursery.start_soon(session.run, self.settings.drain_timeout)
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
@@ -141,8 +145,20 @@ class Registry:
             exit_code=session.exit_code,
             signal=session.signal,
         )
+        self.emit(
+            "exited",
+            session=session.id,
+            exit_code=session.exit_code,
+            signal=session.signal,
+            end=session.ring.end,
+        )
         for hook in self.finished_hooks:
             hook(session)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Tell every events subscriber (`ptysup events`) what happened."""
+        for sub in self.event_subs.values():
+            sub.push_event(event, **fields)
 
     async def remove(self, session: Session) -> None:
         if session.state == "running" or pty.session_members(session.pid):
@@ -153,6 +169,7 @@ class Registry:
                 self._names.pop(session.name, None)
             session.close()
             log.info("removed", session=session.id)
+            self.emit("removed", session=session.id)
 
     async def shutdown(self) -> None:
         async with trio.open_nursery() as nursery:

@@ -17,8 +17,10 @@ from supervisor.daemon.registry import Registry, parse_signal
 from supervisor.daemon.session import SessionClosed
 from supervisor.protocol import (
     BAD_REQUEST,
+    CONFLICT,
     FORBIDDEN,
     LIMIT,
+    NOT_FOUND,
     PROTOCOL_VERSION,
     ProtocolError,
     encode_control,
@@ -27,9 +29,11 @@ from supervisor.protocol.messages import error_message, hello_message
 from supervisor.protocol.requests import (
     OPS,
     Args,
+    AttachArgs,
     ContextArgs,
     KillArgs,
     ResizeArgs,
+    ScreenArgs,
     SessionArgs,
     SpawnArgs,
     SubscribeArgs,
@@ -48,7 +52,18 @@ _RULES = {
     "cwd": "4: the requested working directory",
 }
 
-CAPABILITIES = ["sessions", "output-frames", "input-frames", "subscribe", "wait", "kill-session"]
+CAPABILITIES = [
+    "sessions",
+    "output-frames",
+    "input-frames",
+    "subscribe",
+    "wait",
+    "kill-session",
+    "context",
+    "attach",
+    "screen",
+    "events",
+]
 
 
 class Daemon:
@@ -74,6 +89,9 @@ class Daemon:
             "kill": self._kill,
             "remove": self._remove,
             "context": self._context,
+            "attach": self._attach,
+            "screen": self._screen,
+            "events": self._events,
         }
         self.projects = ProjectCache()
 
@@ -207,9 +225,55 @@ class Daemon:
         session = self.registry.spawn(args, context)
         if args.subscribe or args.input:
             sub = conn.new_subscription(session.id, follow=True, input=args.input)
+            sub.cols, sub.rows = args.cols, args.rows
             session.subscribe(sub, 0)
+            if args.input:
+                session.attach(sub, read_only=False)
             return {**session.describe(), "sub": sub.id}
         return session.describe()
+
+    async def _attach(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, AttachArgs)
+        session = self.registry.lookup(args.session)
+        if session.state != "running":
+            raise ProtocolError(CONFLICT, f"session {session.id} has exited; nothing to attach to")
+        model = await session.screen() if args.since is None else None
+        # From here on nothing awaits: the redraw is the screen at exactly `since`.
+        since = session.ring.end if args.since is None else args.since
+        sub = conn.new_subscription(session.id, follow=True, input=not args.read_only)
+        sub.cols, sub.rows = args.cols, args.rows
+        try:
+            result = session.subscribe(sub, since)
+        except ValueError as exc:
+            conn.drop_subscription(sub.id)
+            raise ProtocolError(BAD_REQUEST, f"attach: {exc}") from None
+        redraw = model.ansi() if model is not None else None
+        session.attach(sub, read_only=args.read_only)
+        return {
+            **result,
+            "role": "controller" if session.controller is sub else "observer",
+            "redraw": redraw,
+            "session": session.describe(),
+        }
+
+    async def _screen(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, ScreenArgs)
+        session = self.registry.lookup(args.session)
+        model = await session.screen()
+        snapshot = {
+            **model.snapshot(),
+            "title": session.title,
+            "offset": model.offset,
+            "session": session.id,
+        }
+        if args.ansi:
+            snapshot["ansi"] = model.ansi()
+        return snapshot
+
+    async def _events(self, conn: Connection, args: Args) -> dict[str, Any]:
+        sub = conn.new_subscription("", follow=True, input=False)
+        self.registry.event_subs[sub.key] = sub
+        return {"sub": sub.id}
 
     async def _info(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SessionArgs)
@@ -242,8 +306,14 @@ class Daemon:
     async def _resize(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, ResizeArgs)
         session = self.registry.lookup(args.session)
-        session.resize(args.cols, args.rows)
-        return session.describe()
+        if args.sub is None:
+            session.resize(args.cols, args.rows)
+            return {**session.describe(), "applied": True}
+        sub = conn.subscriptions.get(args.sub)
+        if sub is None or sub.session_id != session.id:
+            raise ProtocolError(NOT_FOUND, f"no subscription {args.sub} to session {session.id}")
+        applied = session.client_resize(sub, args.cols, args.rows)
+        return {**session.describe(), "applied": applied}
 
     async def _wait(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, WaitArgs)

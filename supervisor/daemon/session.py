@@ -17,6 +17,7 @@ from supervisor.daemon.childwatch import wait_exit
 from supervisor.daemon.context import Context
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.ring import Ring
+from supervisor.daemon.screen import ScreenModel, last_title
 
 log = structlog.get_logger("supervisor.session")
 
@@ -24,6 +25,15 @@ READ_SIZE = 65536
 MAX_BATCH = 256 * 1024
 REPLAY_CHUNK = 256 * 1024
 POLL = 0.02
+QUIET = 0.1
+SCREEN_CHUNK = 16 * 1024
+MAX_INCREMENTAL = 256 * 1024
+
+Emit = Callable[..., None]
+
+
+def _no_events(event: str, **fields: Any) -> None:
+    pass
 
 
 class SessionClosed(Exception):
@@ -72,6 +82,16 @@ class Session:
         self.finished = trio.Event()
         self._terminating: trio.Event | None = None
         self._master_open = True
+        self.title: str | None = None
+        self.emit: Emit = _no_events
+        self.controller: Subscription | None = None
+        self.attached: list[Subscription] = []
+        self._screen: ScreenModel | None = None
+        self._screen_lock = trio.Lock()
+        self._sizes: list[tuple[int, int, int]] = [(0, cols, rows)]
+        """(offset, cols, rows): the sizes the screen model has still to go through."""
+        self._catching_up = False
+        self._nursery: trio.Nursery | None = None
 
     # -- what clients see ---------------------------------------------------------
 
@@ -94,6 +114,9 @@ class Session:
             "start": self.ring.start,
             "end": self.ring.end,
             "subscribers": len(self.subscribers),
+            "attached": len(self.attached),
+            "controlled": self.controller is not None,
+            "title": self.title,
             "context": self.context.describe() if self.context else None,
         }
 
@@ -102,8 +125,10 @@ class Session:
     async def run(self, drain_timeout: float) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._read_loop)
                 await self._watch(drain_timeout)
+                nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session task failed", session=self.id, pid=self.pid)
             if not self.finished.is_set():
@@ -151,6 +176,73 @@ class Session:
         offset = self.ring.append(data)
         for sub in self.subscribers.values():
             sub.push(offset, data)
+        if b"\x1b]" in data:
+            title = last_title(data)
+            if title is not None and title != self.title:
+                self.title = title
+                self.emit("title", session=self.id, title=title)
+        if not self._catching_up and self._nursery is not None:
+            self._catching_up = True
+            self._nursery.start_soon(self._catch_up)
+
+    # -- the screen -------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """Bring the screen model up to date once the terminal has been quiet a moment."""
+        try:
+            while True:
+                end = self.ring.end
+                await trio.sleep(QUIET)
+                if self.ring.end == end:
+                    break
+            await self.screen()
+        finally:
+            self._catching_up = False
+
+    async def screen(self) -> ScreenModel:
+        """The screen model, up to date with every byte of output so far."""
+        async with self._screen_lock:
+            model = self._screen
+            if model is None:
+                model = self._screen = ScreenModel(*self._size_at(0))
+            ring = self.ring
+            while model.offset < ring.end:
+                if model.offset < ring.start or ring.end - model.offset > MAX_INCREMENTAL:
+                    start, data = ring.snapshot()
+                    begin = model.restart(start, data)
+                    model.resize(*self._size_at(start + begin))
+                    pending = data[begin:]
+                    for i in range(0, len(pending), SCREEN_CHUNK):
+                        model.feed(pending[i : i + SCREEN_CHUNK])
+                        await trio.sleep(0)
+                    continue
+                stop = self._next_resize(model.offset)
+                _, data = ring.read(model.offset, min(SCREEN_CHUNK, stop - model.offset))
+                model.feed(data)
+                if model.offset == stop:
+                    model.resize(*self._size_at(stop))
+                await trio.sleep(0)
+            self._forget_resizes(model.offset)
+            return model
+
+    def _size_at(self, offset: int) -> tuple[int, int]:
+        """The terminal size in force when the output at `offset` was written."""
+        size = self._sizes[0]
+        for entry in self._sizes:
+            if entry[0] > offset:
+                break
+            size = entry
+        return size[1], size[2]
+
+    def _next_resize(self, offset: int) -> int:
+        for at, _, _ in self._sizes:
+            if at > offset:
+                return at
+        return 2**63
+
+    def _forget_resizes(self, offset: int) -> None:
+        while len(self._sizes) > 1 and self._sizes[1][0] <= offset:
+            del self._sizes[0]
 
     async def _watch(self, drain_timeout: float) -> None:
         status = await wait_exit(self.pid)
@@ -185,14 +277,16 @@ class Session:
         elif self.finished.is_set():
             self._end_subscription(sub, "exited")
         else:
-            self.subscribers[sub.id] = sub
+            self.subscribers[sub.key] = sub
         return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
 
-    def unsubscribe(self, sub_id: int) -> None:
-        self.subscribers.pop(sub_id, None)
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.pop(sub.key, None)
+        self._detach(sub)
 
     def _end_subscription(self, sub: Subscription, reason: str) -> None:
-        self.subscribers.pop(sub.id, None)
+        self.subscribers.pop(sub.key, None)
+        self._detach(sub)
         sub.push_event(
             "end",
             reason=reason,
@@ -242,9 +336,52 @@ class Session:
         return len(data)
 
     def resize(self, cols: int, rows: int) -> None:
+        if (cols, rows) == (self.cols, self.rows):
+            return
         if self._master_open:
             pty.set_size(self.master, cols, rows)
+        self._sizes.append((self.ring.end, cols, rows))
         self.cols, self.rows = cols, rows
+
+    # -- attached clients: one controller, any number of observers --------------
+
+    def attach(self, sub: Subscription, *, read_only: bool) -> None:
+        """Add an attached client; an interactive one takes control."""
+        self.attached.append(sub)
+        if not read_only:
+            self._set_controller(sub)
+
+    def _detach(self, sub: Subscription) -> None:
+        if sub in self.attached:
+            self.attached.remove(sub)
+        if self.controller is sub:
+            heirs = [s for s in self.attached if s.input]
+            self._set_controller(heirs[-1] if heirs else None)
+
+    def _set_controller(self, sub: Subscription | None) -> None:
+        previous = self.controller
+        if previous is sub:
+            return
+        self.controller = sub
+        if previous is not None and previous in self.attached:
+            previous.push_event("role", role="observer", session=self.id)
+        if sub is not None:
+            sub.push_event("role", role="controller", session=self.id)
+            if sub.cols and sub.rows and self.state == "running":
+                self.resize(sub.cols, sub.rows)
+        self.emit(
+            "controller",
+            session=self.id,
+            controller=None if sub is None else {"sub": sub.id, "client": sub.outbox.client},
+        )
+
+    def client_resize(self, sub: Subscription, cols: int, rows: int) -> bool:
+        """A window size from an attached client: it counts only from the controller."""
+        sub.cols, sub.rows = cols, rows
+        if self.controller is sub:
+            self.resize(cols, rows)
+            return True
+        return False
 
     def send_signal(self, sig: int) -> None:
         if self.state == "running":

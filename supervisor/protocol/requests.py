@@ -143,6 +143,18 @@ class SubscribeArgs(SessionArgs):
     input: bool = False
 
 
+class AttachArgs(SessionArgs):
+    since: Offset | None = None
+    """Replay from this offset; left out: start at the end, after a redraw of the screen."""
+    read_only: bool = False
+    cols: Dimension | None = None
+    rows: Dimension | None = None
+
+
+class ScreenArgs(SessionArgs):
+    ansi: bool = False
+
+
 class UnsubscribeArgs(Args):
     sub: SubId
 
@@ -150,6 +162,8 @@ class UnsubscribeArgs(Args):
 class ResizeArgs(SessionArgs):
     cols: Dimension
     rows: Dimension
+    sub: SubId | None = None
+    """An attached client's window size: applied only while that client is the controller."""
 
 
 class WaitArgs(SessionArgs):
@@ -174,6 +188,9 @@ OPS: dict[str, type[Args]] = {
     "kill": KillArgs,
     "remove": SessionArgs,
     "context": ContextArgs,
+    "attach": AttachArgs,
+    "screen": ScreenArgs,
+    "events": NoArgs,
 }
 
 
