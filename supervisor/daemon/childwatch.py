@@ -7,9 +7,20 @@ import sys
 
 import trio
 
+WATCHED: set[int] = set()
+"""Children whose exit a watcher waits for: nobody else may reap them."""
+
 
 async def wait_exit(pid: int) -> int:
     """Wait for child `pid` to exit, reap it and return its wait status."""
+    WATCHED.add(pid)
+    try:
+        return await _wait_exit(pid)
+    finally:
+        WATCHED.discard(pid)
+
+
+async def _wait_exit(pid: int) -> int:
     if sys.platform == "linux" and hasattr(os, "pidfd_open"):
         fd = os.pidfd_open(pid)
         try:

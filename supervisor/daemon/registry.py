@@ -8,7 +8,8 @@ from typing import Any
 import structlog
 import trio
 
-from supervisor.daemon import pty
+from supervisor.daemon import pty, reaper
+from supervisor.daemon.childwatch import WATCHED
 from supervisor.daemon.context import Context
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
@@ -63,6 +64,7 @@ class Registry:
         self.finished_hooks: list[Any] = []
         self.shim_dir: str | None = None
         self.event_subs: dict[int, Subscription] = {}
+        nursery.start_soon(reaper.run, WATCHED.__contains__)
 
     def lookup(self, ref: str) -> Session:
         session = self.sessions.get(ref) or self._names.get(ref)
@@ -115,6 +117,7 @@ class Registry:
         except pty.SpawnError as exc:
             code = LIMIT if exc.limit else "bad_request"
             raise ProtocolError(code, str(exc)) from None
+        WATCHED.add(child.pid)
         self._next_id += 1
         session = Session(
             session_id,

@@ -91,3 +91,30 @@ def test_session_ends_when_leader_exits_even_if_a_grandchild_holds_the_tty(
     assert session_pids(leader), "the background sleep should still run"
     sandbox.ok("kill", sid)
     assert session_pids(leader) == []
+
+
+def zombies(*, parent: int | None = None, sid: int | None = None) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            continue
+        if (parent is None or int(fields[1]) == parent) and (sid is None or int(fields[3]) == sid):
+            found.append(int(name))
+    return found
+
+
+def test_orphaned_background_jobs_are_reaped_not_left_as_zombies(sandbox: Sandbox) -> None:
+    daemon = sandbox.json("status")["pid"]
+    sid = sandbox.spawn("sh", "-c", "trap '' HUP; (sleep 0.3 &) ; sleep 0.5 & echo up; exit 0")
+    leader = sandbox.json("info", sid)["pid"]
+    assert sandbox.run("wait", sid, "--timeout", "10").returncode == 0
+    time.sleep(1.5)
+    assert zombies(parent=daemon) == []
+    assert zombies(sid=leader) == []
