@@ -116,7 +116,9 @@ outputs = st.builds(
     Output, st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1), st.binary(max_size=500)
 )
 controls = st.one_of(
-    st.builds(Result, st.integers(0, 2**53) | st.text(min_size=1, max_size=64), st.just({"a": 1})),
+    st.builds(
+        Result, st.integers(0, 2**53 - 1) | st.text(min_size=1, max_size=64), st.just({"a": 1})
+    ),
     st.builds(Error, st.none() | st.integers(0, 9), st.just(BAD_REQUEST), st.text(max_size=20)),
     st.builds(
         Event,
