@@ -49,7 +49,16 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"session": "1", "since": None},
     ],
     "unsubscribe": [{"sub": 1}, {"sub": 2**32 - 1}],
-    "resize": [{"session": "1", "cols": 120, "rows": 40}],
+    "resize": [
+        {"session": "1", "cols": 120, "rows": 40},
+        {"session": "1", "cols": 120, "rows": 40, "sub": 3},
+    ],
+    "attach": [
+        {"session": "1"},
+        {"session": "web", "since": 0, "read_only": True, "cols": 80, "rows": 24},
+    ],
+    "screen": [{"session": "1"}, {"session": "1", "ansi": True}],
+    "events": [{}],
     "wait": [{"session": "1"}, {"session": "1", "timeout": 0}, {"session": "1", "timeout": 1.5}],
     "kill": [
         {"session": "1"},
@@ -156,6 +165,8 @@ NULLABLE = {
     "subscribe": ["since"],
     "wait": ["timeout"],
     "kill": ["signal"],
+    "attach": ["since", "cols", "rows"],
+    "resize": ["sub"],
 }
 
 
