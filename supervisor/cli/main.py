@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(resolve_socket(args.socket), args.ready_fd)
 
+    if args.cmd == "service":
+        from supervisor.cli import service
+
+        return service.run(args)
+
     from supervisor.cli import commands
     from supervisor.client.errors import ClientError, DaemonError
 

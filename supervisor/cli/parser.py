@@ -3,6 +3,8 @@
 import argparse
 import re
 
+from supervisor.cli import service
+
 DEFAULT_DETACH_KEY = "ctrl-\\"
 
 
@@ -212,4 +214,5 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("events", "stream what happens to sessions, one line per event")
     p.add_argument("--json", action="store_true")
 
+    service.add_parser(sub, add)
     return parser

@@ -50,6 +50,17 @@ def _answers(path: str) -> bool:
     return True
 
 
+def _tighten(path: str) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise ListenerError(
+            f"the socket the service manager passed is no longer at {path}; restart its unit"
+        ) from None
+    if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o177:
+        os.chmod(path, 0o600)
+
+
 class Listener:
     """Holds the lock file and the bound, listening socket."""
 
@@ -57,19 +68,24 @@ class Listener:
         self.path = path
         self.lock_path = path + ".lock"
         self.sock: socket.socket | None = None
+        self.owns_path = False
         self._lock_fd: int | None = None
 
     def open(self, backlog: int = 512, inherited: socket.socket | None = None) -> socket.socket:
+        """Bind the socket, or take over `inherited`, one the service manager bound at this
+        path: it stays the manager's, so it is neither cleaned up nor removed at close."""
         if problem := check_socket_path(self.path):
             raise ListenerError(problem)
         _private_dir(os.path.dirname(self.path))
         self._lock()
         try:
             if inherited is not None:
+                _tighten(self.path)
                 self.sock = inherited
             else:
                 self._clear_stale()
                 self.sock = self._bind(backlog)
+                self.owns_path = True
         except BaseException:
             self._unlock(remove=True)
             raise
@@ -123,12 +139,18 @@ class Listener:
 
     def close(self) -> None:
         if self.sock is not None:
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.exists(self.path) and stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                    os.unlink(self.path)
+            self.remove_path()
             self.sock.close()
             self.sock = None
         self._unlock(remove=True)
+
+    def remove_path(self) -> None:
+        """Unlink the socket so that no new client reaches this daemon (only if it bound it)."""
+        if not self.owns_path:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                os.unlink(self.path)
 
     def _unlock(self, *, remove: bool) -> None:
         if self._lock_fd is None:

@@ -14,11 +14,15 @@ from supervisor import logs
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
 from supervisor.opencode import shim
+from supervisor.paths import resolve_socket
+from supervisor.service.activation import ActivationError, inherited_listener
+from supervisor.service.notify import Notifier
 from supervisor.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("supervisor.daemon")
 
 FLUSH_TIMEOUT = 1.0
+STATUS_INTERVAL = 1.0
 
 
 def raise_fd_limit(settings: Settings) -> tuple[int, int]:
@@ -40,27 +44,51 @@ def run(socket_path: str, ready_fd: int | None = None) -> int:
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    try:
+        inherited = inherited_listener(None if _default_path(socket_path) else socket_path)
+    except ActivationError as exc:
+        print(f"ptysup daemon: {exc}", file=sys.stderr)
+        log.error("cannot use the socket passed by the service manager", error=str(exc))
+        return 1
+    if inherited is not None:
+        socket_path = inherited.getsockname()
     limits = raise_fd_limit(settings)
     os.chdir("/")
+    # Started on demand by a client, the daemon is nobody's service, whatever it inherited.
+    notifier = Notifier(None) if ready_fd is not None else Notifier.from_environ()
     listener = Listener(socket_path)
     try:
-        sock = listener.open()
+        sock = listener.open(inherited=inherited)
     except (ListenerError, OSError) as exc:
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         log.error("cannot listen", socket=socket_path, error=str(exc))
         return 1
     try:
-        log.info("listening", socket=socket_path, pid=os.getpid(), fd_limit=limits[0])
-        trio.run(_serve, settings, socket_path, sock, ready_fd)
+        log.info(
+            "listening",
+            socket=socket_path,
+            pid=os.getpid(),
+            fd_limit=limits[0],
+            activated=not listener.owns_path,
+            notify=notifier.address,
+            watchdog=notifier.watchdog_interval,
+        )
+        trio.run(_serve, settings, listener, sock, ready_fd, notifier)
     finally:
         listener.close()
+        notifier.close()
         log.info("stopped", socket=socket_path)
     return 0
 
 
 async def _serve(
-    settings: Settings, socket_path: str, sock: socket.socket, ready_fd: int | None
+    settings: Settings,
+    socket_listener: Listener,
+    sock: socket.socket,
+    ready_fd: int | None,
+    notifier: Notifier,
 ) -> None:
+    socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
         daemon = Daemon(settings, socket_path, sessions_nursery)
         if settings.shim:
@@ -70,22 +98,28 @@ async def _serve(
             listener = trio.socket.from_stdlib_socket(sock)
             accept_scope = trio.CancelScope()
 
-            async def accept() -> None:
+            async def accept(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
                 with accept_scope:
+                    task_status.started()
                     await daemon.accept_loop(listener, nursery)
 
-            nursery.start_soon(accept)
+            await nursery.start(accept)
             if ready_fd is not None:
                 with contextlib.suppress(OSError):
                     os.write(ready_fd, f"ready {os.getpid()}\n".encode())
                     os.close(ready_fd)
+            if notifier.enabled:
+                notifier.ready(status_line(daemon))
+                nursery.start_soon(_report_status, daemon, notifier)
+                if notifier.watchdog_interval is not None:
+                    nursery.start_soon(_feed_watchdog, notifier, notifier.watchdog_interval)
             await daemon.stop_requested.wait()
             log.info("stopping", sessions=len(daemon.registry.sessions))
+            notifier.stopping(f"stopping: ending {len(daemon.registry.running())} sessions")
             accept_scope.cancel()
             await trio.lowlevel.checkpoint()
             listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(socket_path)
+            socket_listener.remove_path()
             await daemon.registry.shutdown()
             for conn in list(daemon.connections):
                 conn.outbox.close_after_flush()
@@ -94,6 +128,39 @@ async def _serve(
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         sessions_nursery.cancel_scope.cancel()
+
+
+def status_line(daemon: Daemon) -> str:
+    sessions = len(daemon.registry.sessions)
+    running = len(daemon.registry.running())
+    clients = len(daemon.connections)
+    return (
+        f"{sessions} session{'s' * (sessions != 1)} ({running} running), "
+        f"{clients} client{'s' * (clients != 1)}"
+    )
+
+
+async def _report_status(daemon: Daemon, notifier: Notifier) -> None:
+    last = status_line(daemon)
+    while not daemon.stop_requested.is_set():
+        await trio.sleep(STATUS_INTERVAL)
+        line = status_line(daemon)
+        if line != last and not daemon.stop_requested.is_set():
+            notifier.status(line)
+            last = line
+
+
+async def _feed_watchdog(notifier: Notifier, interval: float) -> None:
+    while True:
+        notifier.watchdog()
+        await trio.sleep(interval)
+
+
+def _default_path(socket_path: str) -> bool:
+    """Whether nobody chose this socket: then a socket the service manager passes, wherever
+    it is bound, decides (`systemd-socket-activate -l PATH ptysup daemon` passes no
+    environment). Naming the default path with --socket cannot be told apart from this."""
+    return "PTYSUP_SOCKET" not in os.environ and socket_path == resolve_socket(None)
 
 
 def _install_shim(socket_path: str) -> str | None:
