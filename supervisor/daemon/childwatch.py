@@ -63,3 +63,26 @@ async def _wait_kqueue(pid: int) -> None:
         return trio.lowlevel.Abort.SUCCEEDED
 
     await trio.lowlevel.wait_kevent(pid, select.KQ_FILTER_PROC, abort)
+
+
+async def wait_gone(pid: int) -> None:
+    """Wait for a process that is not our child to end; its exit status is not ours to know."""
+    if sys.platform == "linux" and hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        finally:
+            trio.lowlevel.notify_closing(fd)
+            os.close(fd)
+        return
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        await trio.sleep(0.1)

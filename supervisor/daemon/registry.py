@@ -14,6 +14,7 @@ from supervisor.daemon.context import Context
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
+from supervisor.daemon.state import SessionState
 from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
 from supervisor.protocol.requests import SpawnArgs
 from supervisor.settings import Settings
@@ -139,6 +140,26 @@ class Registry:
         self._nursery.start_soon(session.run, self.settings.drain_timeout)
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
+
+    def export(self) -> list[SessionState]:
+        return [s.export() for s in self.sessions.values()]
+
+    def adopt(self, saved: list[SessionState], next_id: int) -> None:
+        """Take over the sessions a previous daemon image handed over."""
+        for entry in saved:
+            session = Session.restore(entry, self.settings.ring_size, self._finished)
+            session.emit = self.emit
+            self.sessions[session.id] = session
+            if session.name is not None:
+                self._names[session.name] = session
+            if session.parented and session.state == "running":
+                WATCHED.add(session.pid)
+            self._nursery.start_soon(session.run, self.settings.drain_timeout)
+        self._next_id = max(self._next_id, next_id)
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
 
     def _finished(self, session: Session) -> None:
         log.info(

@@ -13,11 +13,12 @@ import structlog
 import trio
 
 from supervisor.daemon import pty
-from supervisor.daemon.childwatch import wait_exit
+from supervisor.daemon.childwatch import wait_exit, wait_gone
 from supervisor.daemon.context import Context
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.ring import Ring
 from supervisor.daemon.screen import ScreenModel, last_title
+from supervisor.daemon.state import SessionState
 
 log = structlog.get_logger("supervisor.session")
 
@@ -92,6 +93,9 @@ class Session:
         """(offset, cols, rows): the sizes the screen model has still to go through."""
         self._catching_up = False
         self._nursery: trio.Nursery | None = None
+        self.exit_known = True
+        """False for a child adopted after a crash: it is not ours to wait for."""
+        self.parented = True
 
     # -- what clients see ---------------------------------------------------------
 
@@ -117,18 +121,86 @@ class Session:
             "attached": len(self.attached),
             "controlled": self.controller is not None,
             "title": self.title,
+            "exit_known": self.exit_known,
             "context": self.context.describe() if self.context else None,
         }
 
     # -- the tasks that run a session -------------------------------------------
 
+    # -- handing over to a new daemon ---------------------------------------------
+
+    def export(self) -> SessionState:
+        _, scrollback = self.ring.snapshot()
+        return SessionState(
+            id=self.id,
+            name=self.name,
+            argv=self.argv,
+            cwd=self.cwd,
+            pid=self.pid,
+            tty=self.tty,
+            master=self.master if self._master_open else None,
+            cols=self.cols,
+            rows=self.rows,
+            created_at=self.created_at,
+            exited_at=self.exited_at,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            state=self.state,
+            title=self.title,
+            context=self.context.describe() if self.context else None,
+            ring_end=self.ring.end,
+            scrollback=scrollback,
+            exit_known=self.exit_known,
+            parented=self.parented,
+        )
+
+    @classmethod
+    def restore(
+        cls, saved: SessionState, ring_size: int, on_finished: Callable[["Session"], None]
+    ) -> "Session":
+        child = pty.Child(saved.pid, saved.master if saved.master is not None else -1, saved.tty)
+        session = cls(
+            saved.id,
+            saved.name,
+            saved.argv,
+            saved.cwd,
+            child,
+            saved.cols,
+            saved.rows,
+            ring_size,
+            Context.from_dict(saved.context) if saved.context else None,
+            on_finished,
+        )
+        session.ring = Ring(ring_size, end=saved.ring_end - len(saved.scrollback))
+        session.ring.append(saved.scrollback)
+        session._sizes = [(session.ring.start, saved.cols, saved.rows)]
+        session.created_at = saved.created_at
+        session.exited_at = saved.exited_at
+        session.exit_code = saved.exit_code
+        session.signal = saved.signal
+        session.state = saved.state
+        session.title = saved.title
+        session.exit_known = saved.exit_known
+        session.parented = saved.parented
+        if saved.master is None:
+            session._master_open = False
+            session._drained.set()
+        else:
+            os.set_inheritable(saved.master, False)
+            os.set_blocking(saved.master, False)
+        if saved.state == "exited":
+            session.finished.set()
+        return session
+
     async def run(self, drain_timeout: float) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._read_loop)
-                await self._watch(drain_timeout)
-                nursery.cancel_scope.cancel()
+                if self._master_open:
+                    nursery.start_soon(self._read_loop)
+                if not self.finished.is_set():
+                    await self._watch(drain_timeout)
+                    nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session task failed", session=self.id, pid=self.pid)
             if not self.finished.is_set():
@@ -245,8 +317,12 @@ class Session:
             del self._sizes[0]
 
     async def _watch(self, drain_timeout: float) -> None:
-        status = await wait_exit(self.pid)
-        self.exit_code, self.signal = pty.decode_status(status)
+        if self.parented:
+            status = await wait_exit(self.pid)
+            self.exit_code, self.signal = pty.decode_status(status)
+        else:
+            await wait_gone(self.pid)
+            self.exit_known = False
         with trio.move_on_after(drain_timeout):
             await self._drained.wait()
         if not self._drained.is_set() and self._master_open:

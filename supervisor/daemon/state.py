@@ -1,0 +1,144 @@
+"""The daemon's state as a file, for handing it to a new image of itself (upgrade in place)
+or to the next daemon after a crash.
+
+Layout: the magic `PTYSUP-STATE\\n`, a u32 big-endian length, a JSON header of that length,
+then every session's scrollback, one after another, as the header says. The header names
+its format version; a reader refuses any version it does not know instead of guessing.
+"""
+
+import json
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+MAGIC = b"PTYSUP-STATE\n"
+FORMAT = 1
+_LEN = struct.Struct(">I")
+
+
+class StateError(Exception):
+    pass
+
+
+@dataclass
+class SessionState:
+    id: str
+    name: str | None
+    argv: list[str]
+    cwd: str
+    pid: int
+    tty: str
+    master: int | None
+    cols: int
+    rows: int
+    created_at: float
+    exited_at: float | None
+    exit_code: int | None
+    signal: int | None
+    state: str
+    title: str | None
+    context: dict[str, Any] | None
+    ring_end: int
+    scrollback: bytes = b""
+    exit_known: bool = True
+    parented: bool = True
+    """Whether the daemon is this child's parent (and may wait for it)."""
+
+
+@dataclass
+class DaemonState:
+    socket: str
+    next_id: int
+    listen_fd: int | None
+    lock_fd: int | None
+    daemon_version: str
+    sessions: list[SessionState] = field(default_factory=list)
+    written_at: float = field(default_factory=time.time)
+
+
+def dumps(state: DaemonState) -> bytes:
+    blobs = []
+    sessions = []
+    for s in state.sessions:
+        entry = {k: v for k, v in vars(s).items() if k != "scrollback"}
+        entry["scrollback_len"] = len(s.scrollback)
+        sessions.append(entry)
+        blobs.append(s.scrollback)
+    header = {
+        "format": FORMAT,
+        "daemon_version": state.daemon_version,
+        "written_at": state.written_at,
+        "socket": state.socket,
+        "next_id": state.next_id,
+        "listen_fd": state.listen_fd,
+        "lock_fd": state.lock_fd,
+        "sessions": sessions,
+    }
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    return b"".join([MAGIC, _LEN.pack(len(encoded)), encoded, *blobs])
+
+
+def loads(data: bytes) -> DaemonState:
+    if not data.startswith(MAGIC):
+        raise StateError("not a pty-supervisor state file")
+    pos = len(MAGIC)
+    try:
+        (length,) = _LEN.unpack_from(data, pos)
+        header = json.loads(data[pos + 4 : pos + 4 + length])
+    except (struct.error, ValueError) as exc:
+        raise StateError(f"the state file is damaged: {exc}") from None
+    version = header.get("format")
+    if version != FORMAT:
+        raise StateError(
+            f"state format {version!r} is not one this daemon reads (it reads {FORMAT}); "
+            "refusing to guess"
+        )
+    pos += 4 + length
+    sessions = []
+    try:
+        for entry in header["sessions"]:
+            size = entry.pop("scrollback_len")
+            blob = data[pos : pos + size]
+            if len(blob) != size:
+                raise StateError("the state file is truncated")
+            pos += size
+            sessions.append(SessionState(**entry, scrollback=blob))
+        return DaemonState(
+            socket=header["socket"],
+            next_id=header["next_id"],
+            listen_fd=header["listen_fd"],
+            lock_fd=header["lock_fd"],
+            daemon_version=header["daemon_version"],
+            sessions=sessions,
+            written_at=header["written_at"],
+        )
+    except (KeyError, TypeError) as exc:
+        raise StateError(f"the state file is damaged: {exc!r}") from None
+
+
+def write(state: DaemonState, directory: str, name: str = "state") -> str:
+    """Write the state atomically as `directory/name` (0600); return its path."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(dumps(state))
+            f.flush()
+            os.fsync(f.fileno())
+        path = os.path.join(directory, name)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read(path: str) -> DaemonState:
+    try:
+        with open(path, "rb") as f:
+            return loads(f.read())
+    except OSError as exc:
+        raise StateError(f"cannot read the state file {path}: {exc.strerror}") from None
