@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,15 @@ def config_file(env: dict[str, str] | None = None) -> Path | None:
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     path = Path(base) / "pty-supervisor" / "config.toml"
     return path if path.is_file() else None
+
+
+def _upstream_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from supervisor.opencode.gateway import Upstream
+
+    Upstream(value)  # raises ValueError saying what is wrong with it
+    return value
 
 
 class SettingsError(Exception):
@@ -50,6 +59,10 @@ class Settings(BaseSettings):
     """Put the `opencode` shim first on every child's PATH."""
     opencode_bin: str | None = None
     """The real `opencode` for the shim (default: the next one on the child's PATH)."""
+    opencode_upstream: Annotated[str | None, AfterValidator(_upstream_url)] = None
+    """An OpenCode server (http://host:port) for the gateway that gives every child an
+    OPENCODE_SERVER_URL carrying its project; its password comes from
+    OPENCODE_SERVER_PASSWORD in the daemon's environment."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -6,16 +6,26 @@ import select
 import signal
 import sys
 import termios
+import time
 import tty
 from collections.abc import Iterator
 from typing import Any
 
 from supervisor.cli import render
-from supervisor.client.blocking import Client
-from supervisor.client.errors import ConnectionLost
+from supervisor.client.blocking import Client, connect
+from supervisor.client.errors import ClientError, ConnectionLost, DaemonError
 from supervisor.protocol.messages import Error, Event, Output, Result
 
 STDIN_READ = 64 * 1024
+RECONNECT_TIMEOUT = 30.0
+
+
+def _size(fd: int) -> tuple[int, int] | None:
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return size.columns, size.lines
 
 
 def parse_detach_key(spec: str) -> int | None:
@@ -121,6 +131,9 @@ class Attachment:
         self.redraws: set[Any] = set()
         self.reason = ""
         self.status = 0
+        self.offset: int | None = None
+        """Where the output shown so far ends: an attach after a daemon restart resumes here."""
+        self.clients = [client]
 
     def run(self, redraw: str | None = None) -> int:
         wake_r, wake_w = os.pipe()
@@ -141,10 +154,17 @@ class Attachment:
             with raw_terminal(self.stdin):
                 if redraw:
                     self._write(redraw.encode("utf-8", "replace"))
-                self._loop(wake_r, got)
-        except ConnectionLost:
-            self.reason, self.status = "the daemon went away", 1
+                while True:
+                    try:
+                        self._loop(wake_r, got)
+                        break
+                    except ConnectionLost:
+                        if not self._reconnect():
+                            self.reason, self.status = "the daemon went away", 1
+                            break
         finally:
+            for extra in self.clients[1:]:
+                extra.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             os.close(wake_r)
@@ -194,6 +214,39 @@ class Attachment:
             if client.sock in readable:
                 client.receive(0)
 
+    def _reconnect(self) -> bool:
+        """After the daemon restarted in place: attach again from where the output shown
+        ends, so that nothing is missed or repeated."""
+        deadline = time.monotonic() + RECONNECT_TIMEOUT
+        size = _size(self.stdin)
+        while time.monotonic() < deadline:
+            try:
+                client = connect(self.client.path, autostart=False, timeout=5)
+            except ClientError:
+                time.sleep(0.02)
+                continue
+            self.clients.append(client)
+            try:
+                result = client.call(
+                    "attach",
+                    session=self.sid,
+                    since=self.offset,
+                    read_only=self.read_only,
+                    cols=size[0] if size else None,
+                    rows=size[1] if size else None,
+                )
+            except DaemonError as exc:
+                self.reason, self.status = f"cannot attach again: {exc.message}", 1
+                return False
+            except ClientError:
+                continue
+            self.client, self.sub = client, result["sub"]
+            if result.get("redraw"):
+                self._write(str(result["redraw"]).encode("utf-8", "replace"))
+            self.offset = result["start"]
+            return True
+        return False
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -206,6 +259,7 @@ class Attachment:
         """Act on one event; True when the attachment is over."""
         if isinstance(event, Output) and event.sub == self.sub:
             self._write(event.data)
+            self.offset = event.offset + len(event.data)
         elif isinstance(event, Event) and event.sub == self.sub:
             if event.event == "end":
                 fields = event.fields
@@ -222,10 +276,12 @@ class Attachment:
                 elif not self.read_only:
                     self._notice("you are in control again")
             elif event.event == "skipped":
+                self.offset = None
                 self.redraws.add(self.client.send_request("screen", session=self.sid, ansi=True))
         elif isinstance(event, Result) and event.id in self.redraws:
             self.redraws.discard(event.id)
             self._write(str(event.result.get("ansi", "")).encode("utf-8", "replace"))
+            self.offset = event.result.get("offset")
         elif isinstance(event, Error) and (event.sub == self.sub or event.id in self.redraws):
             self.reason, self.status = f"error: {event.message}", 1
             return True
@@ -240,5 +296,8 @@ def attach_loop(
     *,
     redraw: str | None = None,
     read_only: bool = False,
+    offset: int | None = 0,
 ) -> int:
-    return Attachment(client, session, sub, detach_key, read_only=read_only).run(redraw)
+    attachment = Attachment(client, session, sub, detach_key, read_only=read_only)
+    attachment.offset = offset
+    return attachment.run(redraw)

@@ -2,6 +2,7 @@
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -12,10 +13,11 @@ from typing import Any
 
 from supervisor.cli import render
 from supervisor.client.blocking import Client, connect
-from supervisor.client.errors import ClientError
+from supervisor.client.errors import ClientError, ConnectionLost
 from supervisor.protocol.messages import Event, Output
 
 OWN_FAILURE = 125
+RECONNECT_TIMEOUT = 30.0
 STATUS_COMMANDS = frozenset({"run", "wait", "attach", "new", "expect"})
 
 
@@ -99,6 +101,44 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with connect(args.socket, autostart=False) as client:
+        before = client.status()
+        client.call("upgrade", reply_timeout=120)
+        with contextlib.suppress(ClientError):
+            while client.receive(10):
+                pass
+    after = _reconnect_status(args.socket, timeout=30)
+    if after is None:
+        print("ptysup upgrade: the daemon did not come back within 30 s", file=sys.stderr)
+        return 1
+    if after["pid"] != before["pid"]:
+        print(
+            f"ptysup upgrade: a different daemon answers now (pid {after['pid']}, "
+            f"was {before['pid']})",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"upgraded in place: pid {after['pid']}, version {before['version']} -> "
+        f"{after['version']}, {after['sessions']} sessions kept, "
+        f"{time.monotonic() - started:.2f} s"
+    )
+    return 0
+
+
+def _reconnect_status(socket_path: str | None, timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with connect(socket_path, autostart=False, timeout=5) as client:
+                return client.status()
+        except ClientError:
+            time.sleep(0.02)
+    return None
+
+
 # -- sessions ---------------------------------------------------------------------
 
 
@@ -165,8 +205,16 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        result = client.wait(args.session, args.timeout)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    while True:
+        try:
+            with _client(args) as client:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                result = client.wait(args.session, left)
+            break
+        except ConnectionLost:
+            if _reconnect_status(args.socket, RECONNECT_TIMEOUT) is None:
+                raise
     session = result["session"]
     if args.json:
         render.print_json({"timed_out": result["timed_out"], **session})
@@ -304,10 +352,27 @@ def _next_for(client: Client, sub: int, timeout: float | None) -> Output | Event
 # -- run, new, attach ---------------------------------------------------------------
 
 
+def _follow_again(socket_path: str | None, sid: str, since: int) -> tuple[Client, int]:
+    """After the daemon restarted in place: subscribe again where the output stopped."""
+    deadline = time.monotonic() + RECONNECT_TIMEOUT
+    while True:
+        try:
+            client = connect(socket_path, autostart=False, timeout=5)
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+            continue
+        result = client.call("subscribe", session=sid, since=since, follow=True)
+        return client, result["sub"]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(_client(args))
         session = client.call("spawn", subscribe=True, **_spawn_request(args, _terminal_size()))
         sid, sub = session["id"], session["sub"]
+        offset = 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         interrupts = 0
 
@@ -333,8 +398,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "kill", session=sid, signal="INT" if interrupts < 2 else None
                     )
                     continue
+                except ConnectionLost:
+                    client, sub = _follow_again(args.socket, sid, offset)
+                    stack.enter_context(client)
+                    continue
                 if isinstance(event, Output):
-                    _write_out(event.data)
+                    if event.offset > offset:
+                        _notice(f"skipped bytes {offset}..{event.offset}")
+                    _write_out(event.data[max(0, offset - event.offset) :])
+                    offset = max(offset, event.offset + len(event.data))
                 elif isinstance(event, Event) and event.event == "end":
                     break
         finally:
@@ -379,6 +451,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
             key,
             redraw=result.get("redraw"),
             read_only=args.read_only,
+            offset=result["start"],
         )
 
 

@@ -28,7 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor.daemon.main import run
         from supervisor.paths import resolve_socket
 
-        return run(resolve_socket(args.socket), args.ready_fd)
+        if args.check_state:
+            from supervisor.daemon.main import check_state
+
+            return check_state(args.check_state)
+        return run(
+            resolve_socket(args.socket),
+            args.ready_fd,
+            resume=args.resume,
+            notify=not args.no_notify,
+        )
 
     if args.cmd == "service":
         from supervisor.cli import service

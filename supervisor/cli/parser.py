@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("daemon", "run the daemon in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--resume", metavar="STATE", help=argparse.SUPPRESS)
+    p.add_argument("--check-state", metavar="STATE", help=argparse.SUPPRESS)
+    p.add_argument("--no-notify", action="store_true", help=argparse.SUPPRESS)
+
+    add("upgrade", "re-execute the daemon in place with the installed code; sessions live on")
 
     p = add("status", "show the daemon's state")
     p.add_argument("--json", action="store_true")

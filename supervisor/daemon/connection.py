@@ -149,7 +149,7 @@ class Connection:
             )
             return
         attached = self.daemon.registry.sessions.get(sub.session_id)
-        if attached is not None and attached.attached and attached.controller is not sub:
+        if attached is not None and sub in attached.attached and attached.controller is not sub:
             return  # an observer's keystrokes are dropped
         queue = self._input_queues.get(sub.id)
         if queue is None:

@@ -91,6 +91,34 @@ class Listener:
             raise
         return self.sock
 
+    def resume(self, listen_fd: int, lock_fd: int, *, owns_path: bool) -> socket.socket:
+        """Take back the socket and the lock a previous image of this daemon handed over."""
+        _private_dir(os.path.dirname(self.path))
+        for fd in (listen_fd, lock_fd):
+            os.set_inheritable(fd, False)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock_fd = lock_fd
+        self.sock = socket.socket(fileno=listen_fd)
+        self.owns_path = owns_path
+        return self.sock
+
+    @property
+    def lock_fd(self) -> int | None:
+        return self._lock_fd
+
+    def hand_over(self) -> tuple[int, int]:
+        """The socket's and the lock's fds, made inheritable for a new image of the daemon."""
+        assert self.sock is not None and self._lock_fd is not None
+        for fd in (self.sock.fileno(), self._lock_fd):
+            os.set_inheritable(fd, True)
+        return self.sock.fileno(), self._lock_fd
+
+    def take_back(self) -> None:
+        """The new image did not start: the fds are this image's again."""
+        if self.sock is not None and self._lock_fd is not None:
+            for fd in (self.sock.fileno(), self._lock_fd):
+                os.set_inheritable(fd, False)
+
     def _lock(self) -> None:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:

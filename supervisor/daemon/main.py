@@ -11,9 +11,11 @@ import structlog
 import trio
 
 from supervisor import logs
+from supervisor.daemon import state, upgrade
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
 from supervisor.opencode import shim
+from supervisor.opencode.gateway import Gateway, Upstream
 from supervisor.paths import resolve_socket
 from supervisor.service.activation import ActivationError, inherited_listener
 from supervisor.service.notify import Notifier
@@ -37,13 +39,32 @@ def raise_fd_limit(settings: Settings) -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def run(socket_path: str, ready_fd: int | None = None) -> int:
+def check_state(path: str) -> int:
+    """`ptysup daemon --check-state PATH`: this code imports and reads that state."""
+    try:
+        saved = state.read(path)
+    except state.StateError as exc:
+        print(f"ptysup daemon: {exc}", file=sys.stderr)
+        return 1
+    print(f"state of {len(saved.sessions)} sessions, written by version {saved.daemon_version}")
+    return 0
+
+
+def run(
+    socket_path: str,
+    ready_fd: int | None = None,
+    *,
+    resume: str | None = None,
+    notify: bool = True,
+) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    if resume is not None:
+        return _resume(settings, socket_path, resume, notify)
     try:
         inherited = inherited_listener(None if _default_path(socket_path) else socket_path)
     except ActivationError as exc:
@@ -55,7 +76,7 @@ def run(socket_path: str, ready_fd: int | None = None) -> int:
     limits = raise_fd_limit(settings)
     os.chdir("/")
     # Started on demand by a client, the daemon is nobody's service, whatever it inherited.
-    notifier = Notifier(None) if ready_fd is not None else Notifier.from_environ()
+    notifier = Notifier.from_environ() if ready_fd is None and notify else Notifier(None)
     listener = Listener(socket_path)
     try:
         sock = listener.open(inherited=inherited)
@@ -73,7 +94,40 @@ def run(socket_path: str, ready_fd: int | None = None) -> int:
             notify=notifier.address,
             watchdog=notifier.watchdog_interval,
         )
-        trio.run(_serve, settings, listener, sock, ready_fd, notifier)
+        trio.run(_serve, settings, listener, sock, ready_fd, notifier, None)
+    finally:
+        listener.close()
+        notifier.close()
+        log.info("stopped", socket=socket_path)
+    return 0
+
+
+def _resume(settings: Settings, socket_path: str, path: str, notify: bool) -> int:
+    """The new image after an upgrade in place: take everything over and serve on."""
+    try:
+        saved = state.read(path)
+    except state.StateError as exc:
+        log.error("cannot read the state handed over", error=str(exc))
+        print(f"ptysup daemon: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    os.chdir("/")
+    raise_fd_limit(settings)
+    notifier = Notifier.from_environ() if notify else Notifier(None)
+    listener = Listener(socket_path)
+    assert saved.listen_fd is not None and saved.lock_fd is not None
+    sock = listener.resume(saved.listen_fd, saved.lock_fd, owns_path=saved.owns_path)
+    log.info(
+        "resumed after an upgrade in place",
+        socket=socket_path,
+        pid=os.getpid(),
+        sessions=len(saved.sessions),
+        previous_version=saved.daemon_version,
+    )
+    try:
+        trio.run(_serve, settings, listener, sock, None, notifier, saved)
     finally:
         listener.close()
         notifier.close()
@@ -87,10 +141,19 @@ async def _serve(
     sock: socket.socket,
     ready_fd: int | None,
     notifier: Notifier,
+    resumed: state.DaemonState | None,
 ) -> None:
     socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
         daemon = Daemon(settings, socket_path, sessions_nursery)
+        daemon.notify_enabled = notifier.enabled
+        if settings.opencode_upstream:
+            port = resumed.gateway_port if resumed is not None else None
+            daemon.registry.gateway = await _start_gateway(
+                settings.opencode_upstream, daemon, sessions_nursery, port or 0
+            )
+        if resumed is not None:
+            daemon.registry.adopt(resumed.sessions, resumed.next_id)
         if settings.shim:
             daemon.registry.shim_dir = _install_shim(socket_path)
         async with trio.open_nursery() as nursery:
@@ -113,7 +176,11 @@ async def _serve(
                 nursery.start_soon(_report_status, daemon, notifier)
                 if notifier.watchdog_interval is not None:
                     nursery.start_soon(_feed_watchdog, notifier, notifier.watchdog_interval)
-            await daemon.stop_requested.wait()
+            while not daemon.stop_requested.is_set():
+                await daemon.wake.wait()
+                daemon.wake = trio.Event()
+                if daemon.upgrade is not None and not daemon.stop_requested.is_set():
+                    await upgrade.perform(daemon, socket_listener, notifier)
             log.info("stopping", sessions=len(daemon.registry.sessions))
             notifier.stopping(f"stopping: ending {len(daemon.registry.running())} sessions")
             accept_scope.cancel()
@@ -163,6 +230,20 @@ def _default_path(socket_path: str) -> bool:
     return "PTYSUP_SOCKET" not in os.environ and socket_path == resolve_socket(None)
 
 
+async def _start_gateway(
+    url: str, daemon: Daemon, nursery: trio.Nursery, port: int
+) -> Gateway | None:
+    try:
+        gateway = Gateway(
+            Upstream.from_env(url, os.environ), daemon.registry.gateway_secrets.get, port=port
+        )
+        await nursery.start(gateway.serve)
+    except (ValueError, OSError) as exc:
+        log.error("the OpenCode gateway cannot start; children get no server URL", error=str(exc))
+        return None
+    return gateway
+
+
 def _install_shim(socket_path: str) -> str | None:
     directory = os.path.join(os.path.dirname(socket_path), "shim")
     try:
@@ -178,3 +259,4 @@ async def _watch_signals(daemon: Daemon) -> None:
         async for signum in signals:
             log.info("signal", signal=signal.Signals(signum).name)
             daemon.stop_requested.set()
+            daemon.wake.set()

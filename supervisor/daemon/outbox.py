@@ -30,6 +30,11 @@ class Outbox:
         self.client = ""
         """Who this connection is, for events: "pid 1234" or "conn 7"."""
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued (the writer may still be sending its last batch)."""
+        return not self._control and not self._ready
+
     def control(self, frame: bytes) -> None:
         self._control.append(frame)
         self.control_bytes += len(frame)
@@ -57,7 +62,8 @@ class Outbox:
                 frame = control.popleft()
                 self.control_bytes -= len(frame)
                 buffers.append(frame)
-            while self._ready and len(buffers) < MAX_BUFFERS:
+            # leave room for a header and its data, so each pass takes at least one item
+            while self._ready and len(buffers) < MAX_BUFFERS - 1:
                 sub_id = next(iter(self._ready))
                 sub = self._ready[sub_id]
                 del self._ready[sub_id]

@@ -15,6 +15,7 @@ from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
 from supervisor.daemon.state import SessionState
+from supervisor.opencode.gateway import Gateway, new_secret
 from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
 from supervisor.protocol.requests import SpawnArgs
 from supervisor.settings import Settings
@@ -23,6 +24,8 @@ log = structlog.get_logger("supervisor.registry")
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 DEFAULT_TERM = "xterm-256color"
+GATEWAY_PRIVATE = ("OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME")
+"""Never in a child's environment while the gateway serves it: it talks to the gateway."""
 
 
 def minimal_env() -> dict[str, str]:
@@ -64,6 +67,9 @@ class Registry:
         self._next_id = 1
         self.finished_hooks: list[Any] = []
         self.shim_dir: str | None = None
+        self.gateway: Gateway | None = None
+        self.gateway_secrets: dict[str, str] = {}
+        """A session's gateway secret -> its project directory."""
         self.event_subs: dict[int, Subscription] = {}
         nursery.start_soon(reaper.run, WATCHED.__contains__)
 
@@ -88,6 +94,13 @@ class Registry:
                 return session
         return None
 
+    @staticmethod
+    def child_env(args: SpawnArgs) -> dict[str, str]:
+        return dict(args.env) if args.env is not None else minimal_env()
+
+    def child_cwd(self, args: SpawnArgs) -> str:
+        return args.cwd or self.child_env(args).get("HOME") or "/"
+
     def spawn(self, args: SpawnArgs, context: Context | None = None) -> Session:
         if len(self.sessions) >= self.settings.max_sessions:
             raise ProtocolError(
@@ -98,7 +111,7 @@ class Registry:
         if args.name is not None and args.name in self._names:
             raise ProtocolError(CONFLICT, f"a session is already named {args.name!r}")
         session_id = str(self._next_id)
-        env = dict(args.env) if args.env is not None else minimal_env()
+        env = self.child_env(args)
         env.setdefault("TERM", DEFAULT_TERM)
         if env.get("TERM") in ("", "dumb") and args.env is None:
             env["TERM"] = DEFAULT_TERM
@@ -106,13 +119,19 @@ class Registry:
         env["PTYSUP_SOCKET"] = self.socket_path
         if context is not None:
             env.update(context.env())
+        secret = None
+        if self.gateway is not None and context is not None:
+            for key in GATEWAY_PRIVATE:
+                env.pop(key, None)
+            secret = new_secret()
+            env["OPENCODE_SERVER_URL"] = self.gateway.url_for(secret)
         if self.shim_dir is not None:
             path = env.get("PATH", DEFAULT_PATH)
             entries = [p for p in path.split(os.pathsep) if p != self.shim_dir]
             env["PATH"] = os.pathsep.join([self.shim_dir, *entries])
             if self.settings.opencode_bin:
                 env["PTYSUP_OPENCODE_BIN"] = self.settings.opencode_bin
-        cwd = args.cwd or env.get("HOME") or "/"
+        cwd = self.child_cwd(args)
         try:
             child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
         except pty.SpawnError as exc:
@@ -133,6 +152,9 @@ class Registry:
             self._finished,
         )
         session.emit = self.emit
+        if secret is not None and context is not None:
+            session.gateway_secret = secret
+            self.gateway_secrets[secret] = context.directory
         self.sessions[session_id] = session
         if args.name is not None:
             self._names[args.name] = session
@@ -154,6 +176,8 @@ class Registry:
                 self._names[session.name] = session
             if session.parented and session.state == "running":
                 WATCHED.add(session.pid)
+            if session.gateway_secret is not None and session.context is not None:
+                self.gateway_secrets[session.gateway_secret] = session.context.directory
             self._nursery.start_soon(session.run, self.settings.drain_timeout)
         self._next_id = max(self._next_id, next_id)
 
@@ -192,6 +216,8 @@ class Registry:
             if session.name is not None:
                 self._names.pop(session.name, None)
             session.close()
+            if session.gateway_secret is not None:
+                self.gateway_secrets.pop(session.gateway_secret, None)
             log.info("removed", session=session.id)
             self.emit("removed", session=session.id)
 

@@ -19,13 +19,14 @@ from supervisor.protocol import (
     BAD_REQUEST,
     CONFLICT,
     FORBIDDEN,
+    INTERNAL,
     LIMIT,
     NOT_FOUND,
     PROTOCOL_VERSION,
     ProtocolError,
     encode_control,
 )
-from supervisor.protocol.messages import error_message, hello_message
+from supervisor.protocol.messages import error_message, event_message, hello_message
 from supervisor.protocol.requests import (
     OPS,
     Args,
@@ -63,7 +64,16 @@ CAPABILITIES = [
     "attach",
     "screen",
     "events",
+    "upgrade",
 ]
+
+
+class Upgrade:
+    """An `upgrade` request between the op and the main loop that performs it."""
+
+    def __init__(self) -> None:
+        self.checked = trio.Event()
+        self.error: str | None = None
 
 
 class Daemon:
@@ -74,6 +84,10 @@ class Daemon:
         self.connections: set[Connection] = set()
         self.started_at = time.time()
         self.stop_requested = trio.Event()
+        self.wake = trio.Event()
+        """Set when the main loop has something to do: stop, or an upgrade."""
+        self.upgrade: Upgrade | None = None
+        self.notify_enabled = False
         self.ops = dict(OPS)
         self._handlers = {
             "status": self._status,
@@ -92,6 +106,7 @@ class Daemon:
             "attach": self._attach,
             "screen": self._screen,
             "events": self._events,
+            "upgrade": self._upgrade,
         }
         self.projects = ProjectCache()
 
@@ -182,7 +197,26 @@ class Daemon:
 
     async def _stop(self, conn: Connection, args: Args) -> dict[str, Any]:
         self.stop_requested.set()
+        self.wake.set()
         return {"stopping": True, "pid": os.getpid()}
+
+    async def _upgrade(self, conn: Connection, args: Args) -> dict[str, Any]:
+        if self.upgrade is not None:
+            raise ProtocolError(CONFLICT, "an upgrade is already under way")
+        upgrade = self.upgrade = Upgrade()
+        self.wake.set()
+        try:
+            await upgrade.checked.wait()
+        finally:
+            if upgrade.error is not None:
+                self.upgrade = None
+        if upgrade.error is not None:
+            raise ProtocolError(INTERNAL, f"upgrade refused, nothing was replaced: {upgrade.error}")
+        return {"upgrading": True, "pid": os.getpid(), "version": supervisor.__version__}
+
+    def tell_restarting(self) -> None:
+        for conn in self.connections:
+            conn.send(event_message("restarting", pid=os.getpid()))
 
     async def _context_for(
         self,
@@ -220,7 +254,7 @@ class Daemon:
             conn,
             project=args.project,
             caller_directory=args.caller_directory or env.get("OPENCODE_DIRECTORY"),
-            cwd=args.cwd or env.get("HOME") or "/",
+            cwd=self.registry.child_cwd(args),
         )
         session = self.registry.spawn(args, context)
         if args.subscribe or args.input:

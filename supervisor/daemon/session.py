@@ -84,6 +84,7 @@ class Session:
         self._terminating: trio.Event | None = None
         self._master_open = True
         self.title: str | None = None
+        self._title_tail = b""
         self.emit: Emit = _no_events
         self.controller: Subscription | None = None
         self.attached: list[Subscription] = []
@@ -93,6 +94,7 @@ class Session:
         """(offset, cols, rows): the sizes the screen model has still to go through."""
         self._catching_up = False
         self._nursery: trio.Nursery | None = None
+        self.gateway_secret: str | None = None
         self.exit_known = True
         """False for a child adopted after a crash: it is not ours to wait for."""
         self.parented = True
@@ -152,6 +154,7 @@ class Session:
             scrollback=scrollback,
             exit_known=self.exit_known,
             parented=self.parented,
+            gateway_secret=self.gateway_secret,
         )
 
     @classmethod
@@ -182,6 +185,7 @@ class Session:
         session.title = saved.title
         session.exit_known = saved.exit_known
         session.parented = saved.parented
+        session.gateway_secret = saved.gateway_secret
         if saved.master is None:
             session._master_open = False
             session._drained.set()
@@ -248,14 +252,20 @@ class Session:
         offset = self.ring.append(data)
         for sub in self.subscribers.values():
             sub.push(offset, data)
-        if b"\x1b]" in data:
-            title = last_title(data)
-            if title is not None and title != self.title:
-                self.title = title
-                self.emit("title", session=self.id, title=title)
+        if self._title_tail or b"\x1b]" in data:
+            self._scan_title(self._title_tail + data)
         if not self._catching_up and self._nursery is not None:
             self._catching_up = True
             self._nursery.start_soon(self._catch_up)
+
+    def _scan_title(self, data: bytes) -> None:
+        title = last_title(data)
+        if title is not None and title != self.title:
+            self.title = title
+            self.emit("title", session=self.id, title=title)
+        start = data.rfind(b"\x1b]")
+        unterminated = start >= 0 and not any(t in data[start:] for t in (b"\x07", b"\x1b\\"))
+        self._title_tail = data[start:] if unterminated and len(data) - start < 4096 else b""
 
     # -- the screen -------------------------------------------------------------
 
@@ -278,6 +288,7 @@ class Session:
             if model is None:
                 model = self._screen = ScreenModel(*self._size_at(0))
             ring = self.ring
+            model.resize(*self._size_at(model.offset))
             while model.offset < ring.end:
                 if model.offset < ring.start or ring.end - model.offset > MAX_INCREMENTAL:
                     start, data = ring.snapshot()
@@ -294,6 +305,7 @@ class Session:
                 if model.offset == stop:
                     model.resize(*self._size_at(stop))
                 await trio.sleep(0)
+            model.resize(*self._size_at(model.offset))
             self._forget_resizes(model.offset)
             return model
 

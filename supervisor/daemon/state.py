@@ -46,6 +46,7 @@ class SessionState:
     exit_known: bool = True
     parented: bool = True
     """Whether the daemon is this child's parent (and may wait for it)."""
+    gateway_secret: str | None = None
 
 
 @dataclass
@@ -55,6 +56,8 @@ class DaemonState:
     listen_fd: int | None
     lock_fd: int | None
     daemon_version: str
+    owns_path: bool = True
+    gateway_port: int | None = None
     sessions: list[SessionState] = field(default_factory=list)
     written_at: float = field(default_factory=time.time)
 
@@ -75,6 +78,8 @@ def dumps(state: DaemonState) -> bytes:
         "next_id": state.next_id,
         "listen_fd": state.listen_fd,
         "lock_fd": state.lock_fd,
+        "owns_path": state.owns_path,
+        "gateway_port": state.gateway_port,
         "sessions": sessions,
     }
     encoded = json.dumps(header, separators=(",", ":")).encode()
@@ -112,6 +117,8 @@ def loads(data: bytes) -> DaemonState:
             listen_fd=header["listen_fd"],
             lock_fd=header["lock_fd"],
             daemon_version=header["daemon_version"],
+            owns_path=header["owns_path"],
+            gateway_port=header.get("gateway_port"),
             sessions=sessions,
             written_at=header["written_at"],
         )

@@ -37,6 +37,9 @@ VALUE_OPTIONS = frozenset(
     }
 )
 RUN_FILE_OPTIONS = frozenset({"-f", "--file"})
+ATTACH_VALUE_OPTIONS = frozenset(
+    {"--dir", "-s", "--session", "-p", "--password", "-u", "--username", "--log-level"}
+)
 PASS_THROUGH_FLAGS = frozenset({"-h", "--help", "-v", "--version"})
 
 
@@ -138,6 +141,21 @@ def plan(
     return Plan([*head, *_absolute_paths(tail, cwd)], anchor, "ran in the terminal's project")
 
 
+def with_server_url(argv: Sequence[str], server_url: str | None) -> list[str]:
+    """`opencode attach` with no URL attaches to this terminal's server (the gateway's
+    OPENCODE_SERVER_URL, which carries the project); anything else is left as it is."""
+    args = list(argv)
+    if not server_url or _has_option(args, sorted(PASS_THROUGH_FLAGS)):
+        return args
+    first, after_dashes = _split(args, VALUE_OPTIONS)
+    if first is None or after_dashes or args[first] != "attach":
+        return args
+    url, _ = _split(args[first + 1 :], ATTACH_VALUE_OPTIONS)
+    if url is not None:
+        return args
+    return [*args[: first + 1], server_url, *args[first + 1 :]]
+
+
 def shim_dir_of(script: str) -> str:
     return os.path.dirname(os.path.realpath(script))
 
@@ -161,6 +179,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if os.path.realpath(real) == os.path.realpath(sys.argv[0]):
         print(f"opencode (ptysup shim): {real} is this shim, not OpenCode", file=sys.stderr)
         return 127
+    args = with_server_url(args, env.get("OPENCODE_SERVER_URL"))
     anchor = env.get("OPENCODE_DIRECTORY")
     try:
         cwd = os.getcwd()

@@ -31,6 +31,10 @@ MAX_ENV = 4096
 def _no_nul(value: str, what: str) -> str:
     if "\0" in value:
         raise ValueError(f"{what} must not contain NUL")
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what}: holds a lone surrogate, which is not text") from None
     return value
 
 
@@ -89,6 +93,7 @@ class SpawnArgs(Args):
             for key, value in env.items():
                 if not key or "=" in key or "\0" in key:
                     raise ValueError(f"invalid variable name {key!r}")
+                _no_nul(key, "a variable name")
                 _no_nul(value, f"the value of {key}")
         return env
 
@@ -191,6 +196,7 @@ OPS: dict[str, type[Args]] = {
     "attach": AttachArgs,
     "screen": ScreenArgs,
     "events": NoArgs,
+    "upgrade": NoArgs,
 }
 
 

@@ -256,3 +256,20 @@ async def test_busy_subscriptions_take_turns():
             busy.push(offset, b"b")
             offset += 1
     assert Output(2, 0, b"q") in seen
+
+
+async def test_take_always_makes_progress_when_a_batch_is_nearly_full():
+    outbox = Outbox()
+    sub = Subscription(1, "1", outbox, backlog=1 << 30, follow=True, input=False)
+    outbox.control(encode_control({"type": "result", "id": 1, "result": {}}))
+    for i in range(400):
+        sub.push(i, b"x")
+    batches = []
+    with trio.fail_after(5):
+        while len(batches) < 3:
+            batch = await outbox.take()
+            assert batch is not None
+            batches.append(batch)
+            if outbox.idle:
+                break
+    assert sum(len(b) for b in batches) == 1 + 2 * 400

@@ -59,6 +59,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     ],
     "screen": [{"session": "1"}, {"session": "1", "ansi": True}],
     "events": [{}],
+    "upgrade": [{}],
     "wait": [{"session": "1"}, {"session": "1", "timeout": 0}, {"session": "1", "timeout": 1.5}],
     "kill": [
         {"session": "1"},

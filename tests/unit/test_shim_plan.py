@@ -96,3 +96,16 @@ def test_without_the_flags_it_falls_back_to_the_working_directory():
 def test_a_double_dash_ends_options():
     p = decide("--", "run")
     assert p.argv == ["--", "run"] and p.cwd is None
+
+
+def test_attach_without_a_url_attaches_to_the_terminals_server():
+    from supervisor.opencode.shim import with_server_url
+
+    url = "http://127.0.0.1:5000/s/abc"
+    assert with_server_url(["attach"], url) == ["attach", url]
+    assert with_server_url(["attach", "--dir", "/x"], url) == ["attach", url, "--dir", "/x"]
+    assert with_server_url(["attach", "http://other:1"], url) == ["attach", "http://other:1"]
+    assert with_server_url(["attach", "--help"], url) == ["attach", "--help"]
+    assert with_server_url(["run", "hi"], url) == ["run", "hi"]
+    assert with_server_url([], url) == []
+    assert with_server_url(["attach"], None) == ["attach"]

@@ -1,0 +1,120 @@
+"""Upgrade in place: the daemon re-executes itself (same pid, so its children stay its
+children) and hands the new image its listening socket, its lock, every terminal's master
+and a state file with the sessions and their scrollback. What children write meanwhile
+waits in the terminals."""
+
+import contextlib
+import os
+import subprocess
+import sys
+from typing import NoReturn
+
+import structlog
+import trio
+
+import supervisor
+from supervisor.daemon import state
+from supervisor.daemon.listener import Listener
+from supervisor.daemon.server import Daemon
+from supervisor.service.notify import Notifier
+
+log = structlog.get_logger("supervisor.upgrade")
+
+STATE_NAME = "upgrade.state"
+CHECK_TIMEOUT = 30.0
+FLUSH_TIMEOUT = 0.3
+
+
+def state_path(socket_path: str) -> str:
+    return os.path.join(os.path.dirname(socket_path), STATE_NAME)
+
+
+def snapshot(daemon: Daemon, listener: Listener) -> state.DaemonState:
+    assert listener.sock is not None
+    return state.DaemonState(
+        socket=listener.path,
+        next_id=daemon.registry.next_id,
+        listen_fd=listener.sock.fileno(),
+        lock_fd=listener.lock_fd,
+        daemon_version=supervisor.__version__,
+        owns_path=listener.owns_path,
+        gateway_port=daemon.registry.gateway.port if daemon.registry.gateway else None,
+        sessions=daemon.registry.export(),
+    )
+
+
+async def check_new_image(path: str) -> str | None:
+    """Start the installed code far enough to prove that it imports and reads this state;
+    None if it does, else what went wrong."""
+    argv = [sys.executable, "-m", "supervisor", "daemon", "--check-state", path]
+    with trio.move_on_after(CHECK_TIMEOUT):
+        done = await trio.run_process(
+            argv, stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False
+        )
+        if done.returncode == 0:
+            return None
+        detail = done.stderr.decode(errors="replace").strip().splitlines()
+        return detail[-1] if detail else f"the new code exited with status {done.returncode}"
+    return f"the new code did not answer within {CHECK_TIMEOUT:.0f} s"
+
+
+async def perform(daemon: Daemon, listener: Listener, notifier: Notifier) -> None:
+    """Carry out the pending upgrade; returns only if it was refused or failed."""
+    upgrade = daemon.upgrade
+    assert upgrade is not None
+    directory = os.path.dirname(listener.path)
+    notifier.reloading("upgrading in place: checking the new code")
+    try:
+        path = state.write(snapshot(daemon, listener), directory, STATE_NAME)
+        error = await check_new_image(path)
+    except OSError as exc:
+        error = f"cannot write the state file: {exc}"
+    if error is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, STATE_NAME))
+        log.warning("upgrade refused", error=error)
+        upgrade.error = error
+        upgrade.checked.set()
+        notifier.ready("upgrade refused; serving on")
+        return
+    upgrade.checked.set()
+    daemon.tell_restarting()
+    with trio.move_on_after(FLUSH_TIMEOUT):
+        while not all(conn.outbox.idle for conn in daemon.connections):
+            await trio.sleep(0.005)
+    # Nothing awaits from here on: the state written is the state handed over.
+    try:
+        final = snapshot(daemon, listener)
+        path = state.write(final, directory, STATE_NAME)
+        _exec(listener, final, path, notifier.enabled)
+    except OSError as exc:
+        listener.take_back()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, STATE_NAME))
+        for saved in final.sessions:
+            if saved.master is not None:
+                os.set_inheritable(saved.master, False)
+        log.error("upgrade failed; serving on with the old code", error=str(exc))
+        daemon.upgrade = None
+        notifier.ready("upgrade failed; serving on")
+
+
+def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool) -> NoReturn:
+    for saved in final.sessions:
+        if saved.master is not None:
+            os.set_inheritable(saved.master, True)
+    listener.hand_over()
+    log.info("re-executing", sessions=len(final.sessions), state=path)
+    argv = [
+        sys.executable,
+        "-m",
+        "supervisor",
+        "daemon",
+        "--socket",
+        listener.path,
+        "--resume",
+        path,
+    ]
+    if not notify:
+        argv.append("--no-notify")
+    os.execv(sys.executable, argv)
