@@ -11,7 +11,7 @@ import structlog
 import trio
 
 from supervisor import logs
-from supervisor.daemon import state, upgrade
+from supervisor.daemon import crash, state, upgrade
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
 from supervisor.opencode import shim
@@ -65,8 +65,11 @@ def run(
     logs.configure(settings.log_level, settings.log_format)
     if resume is not None:
         return _resume(settings, socket_path, resume, notify)
+    stored: dict[str, int] = {}
     try:
-        inherited = inherited_listener(None if _default_path(socket_path) else socket_path)
+        inherited = inherited_listener(
+            None if _default_path(socket_path) else socket_path, stored=stored
+        )
     except ActivationError as exc:
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         log.error("cannot use the socket passed by the service manager", error=str(exc))
@@ -94,7 +97,7 @@ def run(
             notify=notifier.address,
             watchdog=notifier.watchdog_interval,
         )
-        trio.run(_serve, settings, listener, sock, ready_fd, notifier, None)
+        trio.run(_serve, settings, listener, sock, ready_fd, notifier, None, stored)
     finally:
         listener.close()
         notifier.close()
@@ -142,6 +145,7 @@ async def _serve(
     ready_fd: int | None,
     notifier: Notifier,
     resumed: state.DaemonState | None,
+    stored: dict[str, int] | None = None,
 ) -> None:
     socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
@@ -154,6 +158,17 @@ async def _serve(
             )
         if resumed is not None:
             daemon.registry.adopt(resumed.sessions, resumed.next_id)
+        fdstore = None
+        if notifier.enabled:
+            fdstore = crash.FdStore(notifier, os.path.dirname(socket_path))
+            if stored:
+                crash.recover(daemon.registry, os.path.dirname(socket_path), stored, notifier)
+            daemon.registry.on_added.append(fdstore.added)
+            daemon.registry.on_removed.append(fdstore.removed)
+            sessions_nursery.start_soon(fdstore.keep_snapshot, daemon.registry, socket_path)
+        elif stored:
+            for fd in stored.values():
+                os.close(fd)
         if settings.shim:
             daemon.registry.shim_dir = _install_shim(socket_path)
         async with trio.open_nursery() as nursery:
@@ -188,6 +203,8 @@ async def _serve(
             listener.close()
             socket_listener.remove_path()
             await daemon.registry.shutdown()
+            if fdstore is not None:
+                fdstore.forget()
             for conn in list(daemon.connections):
                 conn.outbox.close_after_flush()
             with trio.move_on_after(FLUSH_TIMEOUT):

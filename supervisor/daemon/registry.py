@@ -3,6 +3,7 @@
 import os
 import pwd
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -69,6 +70,8 @@ class Registry:
         self.shim_dir: str | None = None
         self.gateway: Gateway | None = None
         self.gateway_secrets: dict[str, str] = {}
+        self.on_added: list[Callable[[Session], None]] = []
+        self.on_removed: list[Callable[[Session], None]] = []
         """A session's gateway secret -> its project directory."""
         self.event_subs: dict[int, Subscription] = {}
         nursery.start_soon(reaper.run, WATCHED.__contains__)
@@ -160,6 +163,8 @@ class Registry:
             self._names[args.name] = session
         self.emit("created", session=session.describe())
         self._nursery.start_soon(session.run, self.settings.drain_timeout)
+        for hook in self.on_added:
+            hook(session)
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
 
@@ -215,6 +220,8 @@ class Registry:
             del self.sessions[session.id]
             if session.name is not None:
                 self._names.pop(session.name, None)
+            for hook in self.on_removed:
+                hook(session)
             session.close()
             if session.gateway_secret is not None:
                 self.gateway_secrets.pop(session.gateway_secret, None)

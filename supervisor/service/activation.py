@@ -171,11 +171,24 @@ def choose_listener(
     return chosen
 
 
+STORED_PREFIX = "pty-"
+"""Names of terminal masters this daemon kept in systemd's fd store (FDNAME=pty-<id>)."""
+
+
 def inherited_listener(
-    path: str | None, env: MutableMapping[str, str] | None = None
+    path: str | None,
+    env: MutableMapping[str, str] | None = None,
+    stored: dict[str, int] | None = None,
 ) -> socket.socket | None:
-    """The control socket the service manager passed for `path` (for any path if None)."""
+    """The control socket the service manager passed for `path` (for any path if None).
+
+    Terminal masters handed back from the fd store go into `stored` (name -> fd) instead
+    of being closed."""
     passed = systemd_fds(env)
+    if stored is not None:
+        for item in [p for p in passed if p.name.startswith(STORED_PREFIX)]:
+            stored[item.name] = item.fd
+            passed.remove(item)
     if passed:
         return choose_listener(passed, path, "systemd")
     passed = launchd_fds()
