@@ -25,7 +25,7 @@ def _size(fd: int) -> tuple[int, int] | None:
         size = os.get_terminal_size(fd)
     except OSError:
         return None
-    return size.columns, size.lines
+    return (size.columns, size.lines) if size.columns > 0 and size.lines > 0 else None
 
 
 def parse_detach_key(spec: str) -> int | None:
@@ -55,19 +55,25 @@ def key_name(code: int | None) -> str:
 
 
 @contextlib.contextmanager
-def raw_terminal(fd: int) -> Iterator[None]:
-    """Raw mode on `fd`, restored on every way out; a forked guardian restores it even
-    if this process is killed outright."""
+def raw_terminal(fd: int, *, output_only: bool = False) -> Iterator[None]:
+    """Raw mode on `fd` (with `output_only`: only no output processing, for bytes that a
+    terminal already processed once), restored on every way out; a forked guardian
+    restores it even if this process is killed outright."""
     if not os.isatty(fd):
         yield
         return
     saved = termios.tcgetattr(fd)
     guardian = _start_guardian(fd, saved)
-    tty.setraw(fd, termios.TCSANOW)
+    if output_only:
+        changed = termios.tcgetattr(fd)
+        changed[1] &= ~termios.OPOST
+        termios.tcsetattr(fd, termios.TCSANOW, changed)
+    else:
+        tty.setraw(fd, termios.TCSANOW)
     try:
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+        termios.tcsetattr(fd, termios.TCSADRAIN if output_only else termios.TCSAFLUSH, saved)
         if guardian is not None:
             with contextlib.suppress(OSError):
                 os.write(guardian, b"x")
@@ -193,10 +199,10 @@ class Attachment:
                 return
             if got["winch"]:
                 got["winch"] = False
-                with contextlib.suppress(OSError):
-                    size = os.get_terminal_size(self.stdin)
+                size = _size(self.stdin)
+                if size is not None:
                     client.send_request(
-                        "resize", session=self.sid, cols=size.columns, rows=size.lines, sub=self.sub
+                        "resize", session=self.sid, cols=size[0], rows=size[1], sub=self.sub
                     )
             if stdin_open and self.stdin in readable:
                 data = os.read(self.stdin, STDIN_READ)

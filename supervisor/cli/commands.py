@@ -67,12 +67,14 @@ def _caller_directory() -> str | None:
 
 
 def _terminal_size() -> tuple[int, int] | None:
+    """This terminal's size, if it has one (a terminal nobody sized says 0x0)."""
     for fd in (0, 1, 2):
         try:
             size = os.get_terminal_size(fd)
-            return size.columns, size.lines
         except OSError:
             continue
+        if size.columns > 0 and size.lines > 0:
+            return size.columns, size.lines
     return None
 
 
@@ -237,7 +239,7 @@ def _write_out(data: bytes) -> None:
 def cmd_read(args: argparse.Namespace) -> int:
     with _client(args) as client:
         result = client.call(
-            "subscribe", session=args.session, since=args.since, follow=args.follow
+            "subscribe", session=args.session, since=args.since, follow=args.follow, lossless=True
         )
         sub = result["sub"]
         if args.json and not args.follow:
@@ -363,14 +365,16 @@ def _follow_again(socket_path: str | None, sid: str, since: int) -> tuple[Client
                 raise
             time.sleep(0.02)
             continue
-        result = client.call("subscribe", session=sid, since=since, follow=True)
+        result = client.call("subscribe", session=sid, since=since, follow=True, lossless=True)
         return client, result["sub"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(args))
-        session = client.call("spawn", subscribe=True, **_spawn_request(args, _terminal_size()))
+        session = client.call(
+            "spawn", subscribe=True, lossless=True, **_spawn_request(args, _terminal_size())
+        )
         sid, sub = session["id"], session["sub"]
         offset = 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
@@ -383,6 +387,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         timed_out = False
+        from supervisor.cli.attach import raw_terminal
+
+        # The child's terminal already turned its newlines into CR LF: ours must not again.
+        stack.enter_context(raw_terminal(sys.stdout.fileno(), output_only=True))
         try:
             while True:
                 try:
@@ -405,7 +413,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if isinstance(event, Output):
                     if event.offset > offset:
                         _notice(f"skipped bytes {offset}..{event.offset}")
-                    _write_out(event.data[max(0, offset - event.offset) :])
+                    try:
+                        _write_out(event.data[max(0, offset - event.offset) :])
+                    except BrokenPipeError:
+                        # Whoever read our output is gone: end the child, as SIGPIPE would.
+                        client.remove(sid)
+                        raise
                     offset = max(offset, event.offset + len(event.data))
                 elif isinstance(event, Event) and event.event == "end":
                     break

@@ -230,12 +230,16 @@ class Connection:
 
     # -- subscriptions ----------------------------------------------------------
 
-    def new_subscription(self, session_id: str, *, follow: bool, input: bool) -> Subscription:
+    def new_subscription(
+        self, session_id: str, *, follow: bool, input: bool, lossless: bool = False
+    ) -> Subscription:
         for old in [s for s in self.subscriptions.values() if s.ended]:
             del self.subscriptions[old.id]
         sub_id = next(self._sub_ids)
         backlog = max(self.daemon.settings.subscriber_backlog, self.daemon.settings.ring_size)
-        sub = Subscription(sub_id, session_id, self.outbox, backlog, follow=follow, input=input)
+        sub = Subscription(
+            sub_id, session_id, self.outbox, backlog, follow=follow, input=input, lossless=lossless
+        )
         self.subscriptions[sub_id] = sub
         return sub
 

@@ -8,6 +8,7 @@ dropped and it is told which offsets it missed. The PTY reader never waits here.
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
@@ -93,6 +94,8 @@ class Subscription:
         "id",
         "input",
         "key",
+        "lossless",
+        "on_drained",
         "outbox",
         "rows",
         "session_id",
@@ -107,8 +110,12 @@ class Subscription:
         *,
         follow: bool,
         input: bool,
+        lossless: bool = False,
     ) -> None:
         self.id = sub_id
+        self.lossless = lossless
+        """Never skipped: the session stops reading its terminal while this one lags."""
+        self.on_drained: Callable[[], None] | None = None
         self.session_id = session_id
         self.outbox = outbox
         self.backlog = backlog
@@ -128,9 +135,13 @@ class Subscription:
     def push(self, offset: int, data: bytes) -> None:
         self._items.append((offset, data))
         self._pending += len(data)
-        if self._pending > self.backlog:
+        if self._pending > self.backlog and not self.lossless:
             self._skip_forward()
         self.outbox.mark_ready(self)
+
+    @property
+    def congested(self) -> bool:
+        return self._pending > self.backlog
 
     def push_event(self, event: str, **fields: object) -> None:
         if event == "end":
@@ -174,6 +185,7 @@ class Subscription:
     def drain_into(self, buffers: list[bytes | memoryview], limit: int) -> bool:
         """Move queued frames into `buffers`; True when nothing is left."""
         items = self._items
+        was_congested = self._pending > self.backlog // 2
         while items and len(buffers) < limit - 1:
             kind, value = items.popleft()
             if kind >= 0:
@@ -190,4 +202,6 @@ class Subscription:
                 buffers.append(
                     encode_control(event_message("skipped", self.id, **{"from": start, "to": stop}))
                 )
+        if was_congested and self._pending <= self.backlog // 2 and self.on_drained:
+            self.on_drained()
         return not items

@@ -258,7 +258,9 @@ class Daemon:
         )
         session = self.registry.spawn(args, context)
         if args.subscribe or args.input:
-            sub = conn.new_subscription(session.id, follow=True, input=args.input)
+            sub = conn.new_subscription(
+                session.id, follow=True, input=args.input, lossless=args.lossless
+            )
             sub.cols, sub.rows = args.cols, args.rows
             session.subscribe(sub, 0)
             if args.input:
@@ -322,7 +324,9 @@ class Daemon:
     async def _subscribe(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SubscribeArgs)
         session = self.registry.lookup(args.session)
-        sub = conn.new_subscription(session.id, follow=args.follow, input=args.input)
+        sub = conn.new_subscription(
+            session.id, follow=args.follow, input=args.input, lossless=args.lossless
+        )
         try:
             return session.subscribe(sub, args.since)
         except ValueError as exc:

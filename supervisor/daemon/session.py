@@ -94,6 +94,8 @@ class Session:
         """(offset, cols, rows): the sizes the screen model has still to go through."""
         self._catching_up = False
         self._nursery: trio.Nursery | None = None
+        self._lossless = 0
+        self._flowing = trio.Event()
         self.gateway_secret: str | None = None
         self.exit_known = True
         """False for a child adopted after a crash: it is not ours to wait for."""
@@ -216,6 +218,8 @@ class Session:
         fd = self.master
         try:
             while True:
+                if self._lossless and self._congested():
+                    await self._flowing.wait()
                 await trio.lowlevel.wait_readable(fd)
                 if not self._drain_once():
                     break
@@ -366,14 +370,32 @@ class Session:
             self._end_subscription(sub, "exited")
         else:
             self.subscribers[sub.key] = sub
+            if sub.lossless:
+                self._lossless += 1
         return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
 
+    def _congested(self) -> bool:
+        """Whether a lossless subscriber lags too far: then reading waits for it to drain."""
+        lagging = [s for s in self.subscribers.values() if s.lossless and s.congested]
+        if not lagging:
+            return False
+        self._flowing = trio.Event()
+        for sub in lagging:
+            sub.on_drained = self._flowing.set
+        return True
+
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.pop(sub.key, None)
+        self._forget(sub)
         self._detach(sub)
 
+    def _forget(self, sub: Subscription) -> None:
+        if self.subscribers.pop(sub.key, None) is not None and sub.lossless:
+            self._lossless -= 1
+            sub.on_drained = None
+            self._flowing.set()
+
     def _end_subscription(self, sub: Subscription, reason: str) -> None:
-        self.subscribers.pop(sub.key, None)
+        self._forget(sub)
         self._detach(sub)
         sub.push_event(
             "end",

@@ -71,6 +71,8 @@ class SpawnArgs(Args):
     subscribe: bool = False
     """Subscribe this connection to the output from offset 0, before the child runs."""
     input: bool = False
+    lossless: bool = False
+    """With `subscribe`: never skip that subscription (the child waits while it lags)."""
 
     @field_validator("argv")
     @classmethod
@@ -146,6 +148,8 @@ class SubscribeArgs(SessionArgs):
     since: Offset | None = None
     follow: bool = True
     input: bool = False
+    lossless: bool = False
+    """Never skip this subscriber: the child waits while it lags (as a pipe would)."""
 
 
 class AttachArgs(SessionArgs):

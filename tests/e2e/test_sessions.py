@@ -280,3 +280,24 @@ def test_a_write_to_a_full_terminal_waits_and_ends_with_the_session(sandbox: San
     sandbox.ok("rm", sid)
     assert writer.wait(timeout=10) == 1
     assert b"removed" in writer.stderr.read()
+
+
+def test_run_loses_no_byte_to_a_slow_reader(sandbox: Sandbox) -> None:
+    import subprocess
+
+    from tests.conftest import PTYSUP
+
+    size = 6_000_000  # several times the ring and the backlog
+    proc = subprocess.Popen(
+        [PTYSUP, "run", "--", "sh", "-c", f"head -c {size} /dev/zero | tr '\\0' y"],
+        env=sandbox.env,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    received = 0
+    while chunk := proc.stdout.read(65536):
+        received += len(chunk)
+        if received < size // 2:
+            time.sleep(0.002)
+    assert proc.wait(timeout=60) == 0
+    assert received == size
