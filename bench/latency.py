@@ -1,0 +1,96 @@
+"""A keystroke's round trip: one byte typed into the user's terminal, through the tool, to
+`cat` in raw mode and back to the screen."""
+
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+from bench import Progress, tools
+from bench.sandbox import Daemon, Sandbox
+from bench.stats import pairwise, percentile, short, summary
+from bench.terminal import Terminal, Timeout, visible
+
+WARMUP = 20
+KEYS = b"abcdefghijklmnopqrstuvwxyz"
+
+
+def child_command(pidfile: str) -> list[str]:
+    return ["sh", "-c", 'echo $$ > "$0"; stty raw -echo; printf READY; exec cat', pidfile]
+
+
+def measure(box: Sandbox, daemon: Daemon, tool: str, samples: int) -> list[float]:
+    """Round trips in microseconds."""
+    pidfile = box.path("p")
+    term = Terminal(tools.command(tool, box, daemon, child_command(pidfile)), box.env, "/")
+    times: list[float] = []
+    try:
+        term.read_until(lambda seen: b"READY" in visible(seen), 30)
+        term.settle()
+        master = term.master
+        for i in range(WARMUP + samples):
+            key = KEYS[i % len(KEYS) : i % len(KEYS) + 1]
+            start = time.perf_counter_ns()
+            os.write(master, key)
+            seen = term.read_some(10)
+            while key not in visible(seen):
+                seen += term.read_some(10)
+            if i >= WARMUP:
+                times.append((time.perf_counter_ns() - start) / 1000)
+        with open(pidfile) as f:
+            os.kill(int(f.read()), signal.SIGTERM)
+        term.drain(30)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(pidfile)
+        term.close()
+    if tool == tools.ATTACH:
+        daemon.forget_exited()
+    return times
+
+
+def run(box: Sandbox, samples: int, runs: int, progress: Progress) -> dict[str, Any]:
+    daemon = box.daemon()
+    p50: dict[str, list[float | None]] = {tool: [] for tool in tools.INTERACTIVE}
+    p99: dict[str, list[float | None]] = {tool: [] for tool in tools.INTERACTIVE}
+    failures: dict[str, list[str]] = {tool: [] for tool in tools.INTERACTIVE}
+    for i in range(runs):
+        for tool in tools.rotation(tools.INTERACTIVE, i):
+            name = f"echo: run {i + 1}/{runs} {tools.TITLES[tool]}"
+            try:
+                times = measure(box, daemon, tool, samples)
+            except (RuntimeError, Timeout, OSError) as exc:
+                p50[tool].append(None)
+                p99[tool].append(None)
+                failures[tool].append(f"run {i + 1}: {exc}")
+                progress(f"{name} FAILED: {short(str(exc))}")
+                if tool == tools.ATTACH:
+                    daemon.remove_all()
+                continue
+            p50[tool].append(percentile(times, 50))
+            p99[tool].append(percentile(times, 99))
+            progress(f"{name} p50 {p50[tool][-1]:.0f} µs p99 {p99[tool][-1]:.0f} µs")
+    daemon.stop()
+    columns = {}
+    for tool in tools.INTERACTIVE:
+        if not any(v is not None for v in p50[tool]):
+            columns[tool] = {"error": failures[tool][0], "failures": failures[tool]}
+            continue
+        columns[tool] = {
+            "p50_us": _summary(p50[tool]),
+            "p99_us": _summary(p99[tool]),
+            "p50_ratio": _ratios(p50[tool], p50[tools.RAW]),
+            "p99_ratio": _ratios(p99[tool], p99[tools.RAW]),
+            "failures": failures[tool],
+        }
+    return {"title": "1-byte keystroke echo", "samples": samples, "columns": columns}
+
+
+def _summary(values: list[float | None]) -> dict[str, Any]:
+    return summary([v for v in values if v is not None])
+
+
+def _ratios(values: list[float | None], raw: list[float | None]) -> dict[str, Any] | None:
+    pairs = [(v, b) for v, b in zip(values, raw, strict=True) if v is not None and b is not None]
+    return pairwise([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None

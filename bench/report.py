@@ -1,0 +1,302 @@
+"""The results as a table for people and as JSON for the record, with the issue's goals."""
+
+import json
+import operator
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import tools
+from bench.stats import short
+
+Getter = Callable[[dict[str, Any]], dict[str, Any]]
+X = "\u00d7"  # multiplication sign
+DASH = "\u2013"
+CELL = 23
+LABEL = 30
+
+
+class Goal:
+    def __init__(
+        self, what: str, workload: str, get: Getter, limit: float, unit: str, below: bool = True
+    ) -> None:
+        self.what = what
+        self.workload = workload
+        self.get = get
+        self.limit = limit
+        self.unit = unit
+        self.compare = operator.le if below else operator.ge
+
+    def check(self, workloads: dict[str, Any]) -> dict[str, Any] | None:
+        data = workloads.get(self.workload)
+        if data is None:
+            return None
+        try:
+            value = self.get(data)["median"]
+        except (KeyError, TypeError):
+            value = None
+        return {
+            "what": self.what,
+            "median": value,
+            "limit": self.limit,
+            "unit": self.unit,
+            "met": value is not None and bool(self.compare(value, self.limit)),
+        }
+
+
+def _col(tool: str, key: str) -> Getter:
+    return lambda data: data["columns"][tool][key]
+
+
+GOALS = [
+    Goal("lines, ptysup (attach) / raw", "lines", _col(tools.ATTACH, "ratio"), 1.05, X),
+    Goal("lines, ptysup (run) / raw", "lines", _col(tools.RUN, "ratio"), 1.05, X),
+    Goal("binary, ptysup (attach) / raw", "binary", _col(tools.ATTACH, "ratio"), 1.30, X),
+    Goal("binary, ptysup (run) / raw", "binary", _col(tools.RUN, "ratio"), 1.30, X),
+    Goal("echo p50, ptysup (attach)", "echo", _col(tools.ATTACH, "p50_us"), 120, "µs"),
+    Goal("echo p99, ptysup (attach)", "echo", _col(tools.ATTACH, "p99_us"), 400, "µs"),
+    Goal("spawn p50", "scale", lambda d: d["library"]["spawn_p50_ms"], 3, "ms"),
+    Goal("idle sessions, daemon RSS", "scale", lambda d: d["library"]["rss_mb"], 60, "MB"),
+    Goal("idle CPU", "scale", lambda d: d["library"]["idle_cpu_pct"], 1, "%"),
+    Goal(
+        "CLI sessions extrapolated, RSS",
+        "scale",
+        lambda d: {"median": d["cli"]["extrapolated_rss_mb"]},
+        60,
+        "MB",
+    ),
+    Goal("CLI sessions, idle CPU", "scale", lambda d: {"median": d["cli"]["idle_cpu_pct"]}, 1, "%"),
+    Goal("stuck observer / none", "observer", lambda d: d["ratio"], 1.05, X),
+]
+
+
+def evaluate(workloads: dict[str, Any]) -> list[dict[str, Any]]:
+    return [result for goal in GOALS if (result := goal.check(workloads)) is not None]
+
+
+# -- cells ----------------------------------------------------------------------------
+
+
+def _range(s: dict[str, Any], fmt: str, unit: str = "") -> str:
+    median, low, high = (format(s[k], fmt) for k in ("median", "min", "max"))
+    if low == high:
+        return f"{median}{unit}"
+    return f"{median}{unit} ({low}{DASH}{high})"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def _delivered(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return "screen"
+    if s["min"] >= 0.9999:
+        return "all"
+    return f"{s['median'] * 100:.1f}% (min {s['min'] * 100:.1f})"
+
+
+def _row(label: str, cells: list[str], goal: str = "") -> str:
+    return label.ljust(LABEL) + "".join(c.ljust(CELL - 1) + " " for c in cells) + goal
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+def _failed(column: dict[str, Any]) -> bool:
+    return "error" in column
+
+
+def _throughput_rows(data: dict[str, Any], goal: float) -> list[str]:
+    cols = data["columns"]
+    size = round(data["bytes"] / 2**20)
+    mode = "raw mode" if data["raw_mode"] else "cooked"
+    times, rates, delivered, cpu = [], [], [], []
+    for tool in tools.ALL:
+        col = cols[tool]
+        if _failed(col):
+            times.append("failed")
+            rates.append("")
+            delivered.append("")
+            cpu.append("")
+            continue
+        if tool == tools.RAW:
+            times.append(_range(col["seconds"], ".2f", " s"))
+        elif col["ratio"] is None:
+            times.append("no pair")
+        else:
+            ok = col["ratio"]["median"] <= goal if tool in tools.PTYSUP_TOOLS else None
+            times.append(_range(col["ratio"], ".2f", X) + _mark(ok))
+        if col.get("failures"):
+            times[-1] += f" *{len(col['failures'])}"
+        rates.append(f"{col['mb_per_s']['median']:.0f}")
+        lost = col.get("delivered") is not None and col["delivered"]["min"] < 0.9999
+        delivered.append(_delivered(col.get("delivered")) + (" ✗" if lost else ""))
+        daemon = f" + {col['daemon_cpu_s']['median']:.2f}" if "daemon_cpu_s" in col else ""
+        cpu.append(f"{col['client_cpu_s']['median']:.2f}{daemon}")
+    return [
+        _row(f"{size:g} MiB, {mode}", times, f"≤ {goal:.2f}{X}"),
+        _row("  MB/s", rates),
+        _row("  bytes on the terminal", delivered),
+        _row("  CPU s: client + daemon", cpu),
+    ]
+
+
+def _echo_rows(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, goal in (("p50_us", 120), ("p99_us", 400)):
+        cells = []
+        for tool in tools.ALL:
+            col = data["columns"].get(tool)
+            if col is None:
+                cells.append("\u2014")
+            elif _failed(col):
+                cells.append("failed")
+            else:
+                ok = col[key]["median"] <= goal if tool == tools.ATTACH else None
+                failed = f" *{len(col['failures'])}" if col.get("failures") else ""
+                cells.append(_range(col[key], ".0f") + _mark(ok) + failed)
+        rows.append(_row(f"echo {key[:3]}, µs ({data['samples']})", cells, f"≤ {goal} µs"))
+    return rows
+
+
+def failure_notes(workloads: dict[str, Any]) -> list[str]:
+    """One line per failed measurement (the cells marked *N), and per failed workload."""
+    notes = []
+    for name, data in workloads.items():
+        if "error" in data:
+            notes.append(f"{name}: {short(data['error'])}")
+            continue
+        for tool, col in data.get("columns", {}).items():
+            title = tools.TITLES[tool]
+            notes += [f"{name}, {title}, {short(f, 160)}" for f in col.get("failures", ())]
+    return notes
+
+
+def side_by_side(workloads: dict[str, Any]) -> str:
+    lines = [_row("workload", [tools.TITLES[t] for t in tools.ALL], "goal")]
+    lines.append("-" * len(lines[0]))
+    for name, goal in (("lines", 1.05), ("binary", 1.30)):
+        data = workloads.get(name)
+        if data is None:
+            continue
+        if "error" in data:
+            lines.append(_row(name, ["failed"]))
+            continue
+        lines += _throughput_rows(data, goal)
+    data = workloads.get("echo")
+    if data is not None:
+        lines += [_row("echo", ["failed"])] if "error" in data else _echo_rows(data)
+    return "\n".join(lines)
+
+
+def _line(label: str, value: str, goal: str = "", ok: bool | None = None) -> str:
+    return label.ljust(44) + value.ljust(34) + goal + _mark(ok)
+
+
+def ptysup_alone(workloads: dict[str, Any]) -> str:
+    lines = [_line("ptysup alone", f"median (min{DASH}max)", "goal"), "-" * 90]
+    data = workloads.get("scale")
+    if data is not None and "error" in data:
+        lines.append(_line("scale", "failed"))
+    elif data is not None:
+        lib, cli, n = data["library"], data["cli"], data["sessions"]
+        p50 = lib["spawn_p50_ms"]
+        lines += [
+            _line(
+                f"spawn via the socket, p50 ({data['spawns']})",
+                _range(p50, ".2f", " ms"),
+                "≤ 3 ms",
+                p50["median"] <= 3,
+            ),
+            _line("spawn via the socket, p99", _range(lib["spawn_p99_ms"], ".2f", " ms")),
+            _line(f"{n} idle sessions: time to spawn", _range(lib["seconds"], ".2f", " s")),
+            _line(
+                "  daemon RSS",
+                _range(lib["rss_mb"], ".1f", " MB"),
+                "≤ 60 MB",
+                lib["rss_mb"]["median"] <= 60,
+            ),
+            _line("  daemon RSS before", _range(lib["base_rss_mb"], ".1f", " MB")),
+            _line("  RSS per session", _range(lib["per_session_kib"], ".1f", " KiB")),
+            _line(
+                f"  idle CPU over {data['idle_window_s']:g} s",
+                _range(lib["idle_cpu_pct"], ".2f", " %"),
+                "< 1 %",
+                lib["idle_cpu_pct"]["median"] < 1,
+            ),
+            _line(
+                f"{cli['sessions']} sessions via `ptysup spawn`: RSS",
+                f"{cli['rss_mb']:.1f} MB ({cli['per_session_kib']:.1f} KiB each)",
+            ),
+            _line(
+                f"  extrapolated to {cli['extrapolated_sessions']}",
+                f"{cli['extrapolated_rss_mb']:.1f} MB",
+                "≤ 60 MB",
+                cli["extrapolated_rss_mb"] <= 60,
+            ),
+            _line("  idle CPU", f"{cli['idle_cpu_pct']:.2f} %", "< 1 %", cli["idle_cpu_pct"] < 1),
+            _line("  time for the spawns", f"{cli['seconds']:.1f} s"),
+            _line("  time to stop the daemon, sessions running", f"{cli['stop_seconds']:.1f} s"),
+        ]
+    data = workloads.get("observer")
+    if data is not None and "error" in data:
+        lines.append(_line("observer", "failed"))
+    elif data is not None:
+        size = round(data["bytes"] / 2**20)
+        lines += [
+            _line(
+                f"stuck observer, {size:g} MiB writer",
+                _range(data["ratio"], ".2f", X),
+                f"≤ 1.05{X}",
+                data["ratio"]["median"] <= 1.05,
+            ),
+            _line("  writer alone", _range(data["without"]["seconds"], ".2f", " s")),
+            _line("  daemon CPU, with / without", _range(data["cpu_ratio"], ".2f", X)),
+            _line(
+                "  daemon peak RSS, with observer",
+                _range(data["with"]["peak_rss_mb"], ".1f", " MB"),
+            ),
+            _line(
+                "  daemon peak RSS, without", _range(data["without"]["peak_rss_mb"], ".1f", " MB")
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    load = " ".join(str(x) for x in machine["load_average"])
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"Python {machine['python']}, tmux {machine['tmux']}, dtach {machine['dtach']}, "
+        f"ptysup {machine['ptysup']} ({machine['commit']}), load at start {load}"
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    workloads = results["workloads"]
+    parts = [machine_line(results["machine"]), f"runs: {results['options']['runs']}"]
+    if any(k in workloads for k in ("lines", "binary", "echo")):
+        parts += ["", side_by_side(workloads)]
+    if any(k in workloads for k in ("scale", "observer")):
+        parts += ["", ptysup_alone(workloads)]
+    if notes := failure_notes(workloads):
+        parts += ["", "failures:", *(f"  {n}" for n in notes)]
+    missed = [g["what"] for g in results["goals"] if not g["met"]]
+    parts += ["", "goals missed:" if missed else "every goal met", *(f"  {m}" for m in missed)]
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], directory: Path) -> Path:
+    """Write `latest.json` and a timestamped copy, each atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(results["started_at_epoch"]))
+    paths = [directory / f"{stamp}.json", directory / "latest.json"]
+    for path in paths:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return paths[-1]

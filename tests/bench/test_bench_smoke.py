@@ -1,0 +1,89 @@
+"""The benchmark harness runs end to end with tiny sizes. No figure is asserted: only that
+every workload produced its numbers and nothing was left running."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TAG = b"PTYSUP_BENCH_TAG="
+TOOLS = ["raw", "dtach", "tmux", "ptysup-attach", "ptysup-run"]
+
+
+def tagged_processes() -> set[int]:
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if TAG in f.read():
+                    found.add(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def figure(value) -> bool:
+    """A summary over runs (median, min, max) or a single number."""
+    if isinstance(value, dict):
+        return all(number(value[k]) for k in ("median", "min", "max"))
+    return number(value)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_workload(tmp_path):
+    before = tagged_processes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "raw PTY" in proc.stdout
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    for key in ("cpu", "cores", "kernel", "python", "tmux", "dtach", "load_average"):
+        assert results["machine"][key] is not None, key
+
+    workloads = results["workloads"]
+    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer"}
+    for name in ("lines", "binary"):
+        columns = workloads[name]["columns"]
+        assert set(columns) == set(TOOLS)
+        for tool in TOOLS:
+            assert figure(columns[tool]["seconds"]), (name, tool)
+            assert figure(columns[tool]["ratio"]), (name, tool)
+            assert figure(columns[tool]["mb_per_s"]), (name, tool)
+    echo = workloads["echo"]["columns"]
+    assert set(echo) == {"raw", "dtach", "tmux", "ptysup-attach"}
+    for tool, column in echo.items():
+        for key in ("p50_us", "p99_us", "p50_ratio"):
+            assert figure(column[key]), (tool, key)
+    library = workloads["scale"]["library"]
+    for key in ("spawn_p50_ms", "spawn_p99_ms", "seconds", "rss_mb", "per_session_kib"):
+        assert figure(library[key]), key
+    assert figure(library["idle_cpu_pct"])
+    cli = workloads["scale"]["cli"]
+    for key in ("rss_mb", "per_session_kib", "extrapolated_rss_mb", "idle_cpu_pct"):
+        assert figure(cli[key]), key
+    observer = workloads["observer"]
+    assert figure(observer["ratio"])
+    assert figure(observer["with"]["peak_rss_mb"])
+    assert figure(observer["without"]["seconds"])
+    assert {goal["what"] for goal in results["goals"]}
+
+    assert not tagged_processes() - before, "the bench left processes behind"
