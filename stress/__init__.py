@@ -1,0 +1,1 @@
+"""A live fuzzer for the daemon: `python -m stress --cases N --seconds S`."""
