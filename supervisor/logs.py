@@ -1,10 +1,27 @@
 """structlog set-up for the daemon: JSON lines unless stderr is a terminal."""
 
+import contextlib
 import logging
 import sys
 from typing import Literal
 
 import structlog
+
+
+class _SafeLogger(structlog.PrintLogger):
+    """Logs to stderr; a line that cannot be written (full disk, closed pipe) is dropped."""
+
+    def msg(self, message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().msg(message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+class _SafeLoggerFactory:
+    def __call__(self, *args: object) -> _SafeLogger:
+        return _SafeLogger(sys.stderr)
 
 
 def configure(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
@@ -25,6 +42,6 @@ def configure(level: str = "info", fmt: Literal["auto", "json", "console"] = "au
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_SafeLoggerFactory(),
         cache_logger_on_first_use=True,
     )

@@ -1,6 +1,7 @@
 """Where the control socket lives. Cheap to import: the CLI needs it on every call."""
 
 import os
+import stat
 import sys
 import tempfile
 
@@ -36,3 +37,34 @@ def check_socket_path(path: str) -> str | None:
     if size >= MAX_SOCKET_PATH:
         return f"socket path is {size} bytes long, over the limit of {MAX_SOCKET_PATH - 1}: {path}"
     return None
+
+
+class NotPrivate(Exception):
+    """The socket directory is not the user's own and closed to others."""
+
+
+def private_dir(path: str) -> None:
+    """Make `path` (0700) or check it: a directory, not a symlink, owned by this user and
+    closed to everyone else, as tmux insists. Raises NotPrivate saying how to fix it."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise NotPrivate(f"socket directory {path} is a symlink; use the real directory")
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotPrivate(f"{path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise NotPrivate(
+            f"socket directory {path} belongs to uid {info.st_uid}, not to you "
+            f"(uid {os.getuid()}); choose another socket with --socket"
+        )
+    if info.st_mode & 0o077:
+        raise NotPrivate(
+            f"socket directory {path} is open to other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); fix it with: chmod 700 {path}"
+        )

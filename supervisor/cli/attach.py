@@ -18,6 +18,7 @@ from supervisor.protocol.messages import Error, Event, Output, Result
 
 STDIN_READ = 64 * 1024
 RECONNECT_TIMEOUT = 30.0
+REDRAW_INTERVAL = 0.5
 
 
 def _size(fd: int) -> tuple[int, int] | None:
@@ -137,6 +138,7 @@ class Attachment:
         self.redraws: set[Any] = set()
         self.reason = ""
         self.status = 0
+        self.last_redraw = 0.0
         self.offset: int | None = None
         """Where the output shown so far ends: an attach after a daemon restart resumes here."""
         self.clients = [client]
@@ -218,7 +220,7 @@ class Attachment:
                 if not self.read_only:
                     client.send_input(self.sub, data)
             if client.sock in readable:
-                client.receive(0)
+                client.receive(None)
 
     def _reconnect(self) -> bool:
         """After the daemon restarted in place: attach again from where the output shown
@@ -232,6 +234,10 @@ class Attachment:
                 time.sleep(0.02)
                 continue
             self.clients.append(client)
+            if client.daemon_pid != self.clients[0].daemon_pid:
+                self.reason = "the daemon was replaced by a new one; the session is gone"
+                self.status = 1
+                return False
             try:
                 result = client.call(
                     "attach",
@@ -283,7 +289,12 @@ class Attachment:
                     self._notice("you are in control again")
             elif event.event == "skipped":
                 self.offset = None
-                self.redraws.add(self.client.send_request("screen", session=self.sid, ansi=True))
+                now = time.monotonic()
+                if not self.redraws and now - self.last_redraw >= REDRAW_INTERVAL:
+                    self.last_redraw = now
+                    self.redraws.add(
+                        self.client.send_request("screen", session=self.sid, ansi=True)
+                    )
         elif isinstance(event, Result) and event.id in self.redraws:
             self.redraws.discard(event.id)
             self._write(str(event.result.get("ansi", "")).encode("utf-8", "replace"))

@@ -208,9 +208,15 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_wait(args: argparse.Namespace) -> int:
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    daemon_pid = None
     while True:
         try:
             with _client(args) as client:
+                if daemon_pid is not None and client.daemon_pid != daemon_pid:
+                    raise ClientError(
+                        f"the daemon was replaced by a new one; session {args.session} is gone"
+                    )
+                daemon_pid = client.daemon_pid
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 result = client.wait(args.session, left)
             break
@@ -354,8 +360,11 @@ def _next_for(client: Client, sub: int, timeout: float | None) -> Output | Event
 # -- run, new, attach ---------------------------------------------------------------
 
 
-def _follow_again(socket_path: str | None, sid: str, since: int) -> tuple[Client, int]:
-    """After the daemon restarted in place: subscribe again where the output stopped."""
+def _follow_again(
+    socket_path: str | None, sid: str, since: int, daemon_pid: int | None
+) -> tuple[Client, int]:
+    """After the daemon restarted in place: subscribe again where the output stopped.
+    A different daemon (one started after a crash) does not have our session."""
     deadline = time.monotonic() + RECONNECT_TIMEOUT
     while True:
         try:
@@ -365,6 +374,9 @@ def _follow_again(socket_path: str | None, sid: str, since: int) -> tuple[Client
                 raise
             time.sleep(0.02)
             continue
+        if client.daemon_pid != daemon_pid:
+            client.close()
+            raise ClientError(f"the daemon was replaced by a new one; session {sid} is gone")
         result = client.call("subscribe", session=sid, since=since, follow=True, lossless=True)
         return client, result["sub"]
 
@@ -376,6 +388,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "spawn", subscribe=True, lossless=True, **_spawn_request(args, _terminal_size())
         )
         sid, sub = session["id"], session["sub"]
+        daemon_pid = client.daemon_pid
         offset = 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         interrupts = 0
@@ -407,7 +420,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
                     continue
                 except ConnectionLost:
-                    client, sub = _follow_again(args.socket, sid, offset)
+                    client, sub = _follow_again(args.socket, sid, offset, daemon_pid)
                     stack.enter_context(client)
                     continue
                 if isinstance(event, Output):

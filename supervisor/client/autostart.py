@@ -7,6 +7,7 @@ import sys
 import time
 
 from supervisor.client.errors import DaemonUnavailable
+from supervisor.paths import NotPrivate, private_dir
 
 START_TIMEOUT = 15.0
 LOG_KEEP = 1024 * 1024
@@ -19,7 +20,9 @@ def log_path(socket_path: str) -> str:
 def _prepare_dir(path: str) -> None:
     directory = os.path.dirname(path)
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        private_dir(directory)
+    except NotPrivate as exc:
+        raise DaemonUnavailable(str(exc)) from None
     except OSError as exc:
         raise DaemonUnavailable(f"cannot create socket directory {directory}: {exc}") from None
 
@@ -31,7 +34,12 @@ def _open_log(path: str) -> int:
             os.replace(log, log + ".1")
     except OSError:
         pass
-    return os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        return os.open(
+            log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        )
+    except OSError as exc:
+        raise DaemonUnavailable(f"cannot open the daemon's log {log}: {exc.strerror}") from None
 
 
 def _tail(path: str, lines: int = 5) -> str:

@@ -1,6 +1,7 @@
 """The blocking client: plain sockets, no event loop. The CLI is built on it."""
 
 import base64
+import contextlib
 import errno
 import os
 import select
@@ -18,7 +19,7 @@ from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection, ClientEvent
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result
 
-RECV_SIZE = 256 * 1024
+RECV_SIZE = 64 * 1024  # larger buffers are mmap-ed and unmapped on every receive
 CONNECT_RETRIES = 3
 
 
@@ -67,7 +68,8 @@ def connect(
             try:
                 return Client(_open_socket(path), path, timeout=timeout)
             except OSError:
-                raise
+                pass
+            raise
     raise DaemonUnavailable(f"cannot connect to {path}")
 
 
@@ -80,7 +82,11 @@ class Client:
         self._events: deque[ClientEvent] = deque()
         self._closed = False
         self.server: Hello | None = None
-        self.sock.sendall(self.protocol.hello(PROTOCOL_VERSION, [], client=f"ptysup/{__version__}"))
+        # Refused at once, the hello cannot go out: the daemon's reason waits to be read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.sock.sendall(
+                self.protocol.hello(PROTOCOL_VERSION, [], client=f"ptysup/{__version__}")
+            )
         self.server = self._wait_hello()
 
     def __enter__(self) -> "Client":
@@ -96,6 +102,12 @@ class Client:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    @property
+    def daemon_pid(self) -> int | None:
+        """The daemon's pid, from its hello: the same across an upgrade in place."""
+        pid = self.server.info.get("pid") if self.server else None
+        return pid if isinstance(pid, int) else None
 
     # -- receiving ----------------------------------------------------------------
 

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("supervisor.connection")
 
-RECV_SIZE = 256 * 1024
+RECV_SIZE = 64 * 1024  # larger buffers are mmap-ed and unmapped on every receive
 INPUT_QUEUE = 256
+EVENTS_PER_CHECKPOINT = 64
 MAX_IN_FLIGHT = 64
 MAX_CONTROL_BACKLOG = 4 * 1024 * 1024
 _conn_ids = itertools.count(1)
@@ -50,6 +51,7 @@ class Connection:
         self.peer = peer
         self.outbox = Outbox()
         self.outbox.client = f"pid {peer.pid}" if peer.pid else f"conn {self.id}"
+        self.outbox.fd = sock.fileno()
         self.protocol = ServerConnection(daemon.settings.max_frame)
         self.subscriptions: dict[int, Subscription] = {}
         self._sub_ids = itertools.count(1)
@@ -80,6 +82,7 @@ class Connection:
                     else:
                         buffers[0] = memoryview(buffers[0])[sent:]
                         sent = 0
+            self.outbox.sending = False
 
     # -- receiving ------------------------------------------------------------
 
@@ -110,7 +113,9 @@ class Connection:
                 return
             if not data:
                 return
-            for event in self.protocol.receive_data(data):
+            for count, event in enumerate(self.protocol.events(data), 1):
+                if count % EVENTS_PER_CHECKPOINT == 0:
+                    await trio.lowlevel.checkpoint()  # one flood must not stall the others
                 if isinstance(event, Input):
                     await self._input(event)
                 elif isinstance(event, Request):
@@ -254,5 +259,6 @@ class Connection:
         return sub
 
     def _forget_subscriptions(self) -> None:
+        self.outbox.fd = None
         for sub_id in list(self.subscriptions):
             self.drop_subscription(sub_id)

@@ -8,7 +8,7 @@ import socket
 import stat
 from collections.abc import Iterator
 
-from supervisor.paths import check_socket_path
+from supervisor.paths import NotPrivate, check_socket_path, private_dir
 
 
 class ListenerError(Exception):
@@ -17,25 +17,9 @@ class ListenerError(Exception):
 
 def _private_dir(path: str) -> None:
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        os.mkdir(path, 0o700)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise ListenerError(f"{path} is not a directory")
-    if info.st_uid != os.getuid():
-        raise ListenerError(
-            f"socket directory {path} belongs to uid {info.st_uid}, not to you "
-            f"(uid {os.getuid()}); choose another socket with --socket"
-        )
-    if info.st_mode & 0o077:
-        raise ListenerError(
-            f"socket directory {path} is open to other users "
-            f"(mode {stat.S_IMODE(info.st_mode):o}); fix it with: chmod 700 {path}"
-        )
+        private_dir(path)
+    except NotPrivate as exc:
+        raise ListenerError(str(exc)) from None
 
 
 def _answers(path: str) -> bool:

@@ -11,7 +11,7 @@ import structlog
 import trio
 
 from supervisor import logs
-from supervisor.daemon import crash, state, upgrade
+from supervisor.daemon import crash, pty, state, upgrade
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
 from supervisor.opencode import shim
@@ -77,6 +77,7 @@ def run(
     if inherited is not None:
         socket_path = inherited.getsockname()
     limits = raise_fd_limit(settings)
+    pty.keep_spare_fd()
     os.chdir("/")
     # Started on demand by a client, the daemon is nobody's service, whatever it inherited.
     notifier = Notifier.from_environ() if ready_fd is None and notify else Notifier(None)
@@ -118,6 +119,7 @@ def _resume(settings: Settings, socket_path: str, path: str, notify: bool) -> in
             os.unlink(path)
     os.chdir("/")
     raise_fd_limit(settings)
+    pty.keep_spare_fd()
     notifier = Notifier.from_environ() if notify else Notifier(None)
     listener = Listener(socket_path)
     assert saved.listen_fd is not None and saved.lock_fd is not None

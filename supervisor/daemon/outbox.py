@@ -7,6 +7,7 @@ dropped and it is told which offsets it missed. The PTY reader never waits here.
 """
 
 import itertools
+import os
 from collections import deque
 from collections.abc import Callable
 
@@ -28,6 +29,10 @@ class Outbox:
         self._wakeup = trio.Event()
         self._drained = trio.Event()
         self.closing = False
+        self.fd: int | None = None
+        """The socket, for writing at once when nothing is queued; None: always queue."""
+        self.sending = False
+        """The writer holds buffers it has not finished sending."""
         self.client = ""
         """Who this connection is, for events: "pid 1234" or "conn 7"."""
 
@@ -41,9 +46,33 @@ class Outbox:
         self.control_bytes += len(frame)
         self._wakeup.set()
 
-    def mark_ready(self, sub: "Subscription") -> None:
+    def mark_ready(self, sub: "Subscription", *, live: bool = False) -> None:
+        """`sub` has frames to send; `live` ones (fresh output, not a replay, which must
+        follow its subscription's reply) may go out at once when nothing else waits."""
+        if live and self.fd is not None and not (self.sending or self._control or self._ready):
+            self._send_now(sub)
+            return
         self._ready[sub.id] = sub
         self._wakeup.set()
+
+    def _send_now(self, sub: "Subscription") -> None:
+        """Nothing else is queued or being sent: write straight to the socket, sparing a
+        task switch on the output path (a keystroke's echo, for one). What the socket does
+        not take goes first in the queue, for the writer."""
+        buffers: list[bytes | memoryview] = []
+        done = sub.drain_into(buffers, MAX_BUFFERS)
+        try:
+            sent = os.writev(self.fd, buffers) if buffers else 0  # type: ignore[arg-type]
+        except OSError:
+            sent = 0  # the writer meets the same error and ends the connection
+        rest = b"".join(bytes(b) for b in buffers)[sent:] if sent < sum(map(len, buffers)) else b""
+        if rest:
+            self._control.appendleft(rest)
+            self.control_bytes += len(rest)
+        if not done:
+            self._ready[sub.id] = sub
+        if rest or not done:
+            self._wakeup.set()
 
     def close_after_flush(self) -> None:
         self.closing = True
@@ -73,6 +102,7 @@ class Outbox:
             if not control:
                 self._drained.set()
             if buffers:
+                self.sending = True
                 return buffers
             if self.closing:
                 return None
@@ -97,6 +127,7 @@ class Subscription:
         "lossless",
         "on_drained",
         "outbox",
+        "patient",
         "rows",
         "session_id",
     )
@@ -115,6 +146,8 @@ class Subscription:
         self.id = sub_id
         self.lossless = lossless
         """Never skipped: the session stops reading its terminal while this one lags."""
+        self.patient = False
+        """Lossless only for a while (an attached terminal): see Session._lose_patience."""
         self.on_drained: Callable[[], None] | None = None
         self.session_id = session_id
         self.outbox = outbox
@@ -132,12 +165,14 @@ class Subscription:
         self.cols: int | None = None
         self.rows: int | None = None
 
-    def push(self, offset: int, data: bytes) -> None:
-        self._items.append((offset, data))
-        self._pending += len(data)
+    def push(self, offset: int, data: bytes, *, live: bool = False) -> None:
+        if data:
+            self._items.append((offset, data))
+            self._pending += len(data)
         if self._pending > self.backlog and not self.lossless:
             self._skip_forward()
-        self.outbox.mark_ready(self)
+        if self._items:
+            self.outbox.mark_ready(self, live=live)
 
     @property
     def congested(self) -> bool:

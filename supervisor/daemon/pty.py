@@ -9,7 +9,7 @@ import signal
 import struct
 import sys
 import termios
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 _DEFAULT_SIGNALS = frozenset(
@@ -111,7 +111,7 @@ def _spawn_posix(
 ) -> int:
     # posix_spawn has no chdir action in Python; the daemon is single-threaded
     # and never uses relative paths, so changing its cwd for the call is safe.
-    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    here = os.getcwd()
     try:
         os.chdir(cwd)
         try:
@@ -131,8 +131,7 @@ def _spawn_posix(
         except OSError as exc:
             raise _spawn_error(program, exc) from None
     finally:
-        os.fchdir(here)
-        os.close(here)
+        os.chdir(here)
 
 
 def _spawn_fork(
@@ -177,23 +176,76 @@ def _spawn_error(program: str, exc: OSError) -> SpawnError:
     return SpawnError(f"cannot start {program}: {exc.strerror}")
 
 
+_spare: int | None = None
+
+
+def keep_spare_fd() -> None:
+    """Hold one fd in reserve, so that ending sessions still works when every fd is taken."""
+    global _spare
+    if _spare is None:
+        _spare = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+@contextlib.contextmanager
+def _with_spare_fd() -> Iterator[None]:
+    global _spare
+    if _spare is not None:
+        os.close(_spare)
+        _spare = None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            keep_spare_fd()
+
+
+def _scan(sids: set[int]) -> dict[int, list[int]]:
+    try:
+        return _scan_proc(sids)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+    with _with_spare_fd():
+        return _scan_proc(sids)
+
+
+def sessions_members(sids: set[int]) -> dict[int, list[int]]:
+    """The live processes of each of the sessions `sids`, in one pass over the processes."""
+    return _scan(sids)
+
+
+def _scan_proc(sids: set[int]) -> dict[int, list[int]]:
+    """The live processes of each of the sessions `sids`, in one pass over the processes."""
+    found: dict[int, list[int]] = {}
+    if not os.path.isdir("/proc/self"):
+        for sid in sids:
+            if members := _session_members_ps(sid):
+                found[sid] = members
+        return found
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        sid = int(fields[3])
+        if sid in sids and fields[0] != b"Z":
+            found.setdefault(sid, []).append(int(name))
+    return found
+
+
 def session_members(sid: int) -> list[int]:
     """Every live process whose session id is `sid`."""
-    members = []
     if os.path.isdir("/proc/self"):
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            # fields: state ppid pgrp session ...
-            if int(fields[3]) == sid and fields[0] != b"Z":
-                members.append(int(name))
-        return members
+        return _scan({sid}).get(sid, [])
+    return _session_members_ps(sid)
+
+
+def _session_members_ps(sid: int) -> list[int]:
+    members = []
     import subprocess
 
     out = subprocess.run(

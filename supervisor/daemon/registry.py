@@ -25,6 +25,7 @@ log = structlog.get_logger("supervisor.registry")
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 DEFAULT_TERM = "xterm-256color"
+SHUTDOWN_POLL = 0.05
 GATEWAY_PRIVATE = ("OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME")
 """Never in a child's environment while the gateway serves it: it talks to the gateway."""
 
@@ -229,6 +230,23 @@ class Registry:
             self.emit("removed", session=session.id)
 
     async def shutdown(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for session in list(self.sessions.values()):
-                nursery.start_soon(self.remove, session)
+        """End every session at once: SIGHUP, SIGTERM, then SIGKILL to all their processes,
+        looking the processes up in one pass per round, however many sessions there are."""
+        sessions = list(self.sessions.values())
+        sids = {s.pid for s in sessions}
+        grace = self.settings.kill_grace
+        for sig, wait in ((signal.SIGHUP, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            members = [p for pids in pty.sessions_members(sids).values() for p in pids]
+            if not members:
+                break
+            pty.signal_pids(members, sig)
+            if sig == signal.SIGHUP:
+                pty.signal_pids(members, signal.SIGCONT)
+            with trio.move_on_after(wait):
+                while pty.sessions_members(sids):
+                    await trio.sleep(SHUTDOWN_POLL)
+        with trio.move_on_after(5.0):
+            for session in sessions:
+                await session.finished.wait()
+        for session in sessions:
+            await self.remove(session)

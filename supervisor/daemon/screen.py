@@ -91,7 +91,11 @@ class ScreenModel:
         self.stream = pyte.ByteStream(self.screen)
 
     def feed(self, data: bytes) -> None:
-        self.stream.feed(data)
+        try:
+            self.stream.feed(data)
+        except Exception:  # pyte trips over some byte sequences (binary output)
+            self._new(self.cols, self.rows)
+            self.exact = False
         self.offset += len(data)
 
     def restart(self, start: int, data: bytes) -> int:

@@ -259,8 +259,9 @@ class Daemon:
         session = self.registry.spawn(args, context)
         if args.subscribe or args.input:
             sub = conn.new_subscription(
-                session.id, follow=True, input=args.input, lossless=args.lossless
+                session.id, follow=True, input=args.input, lossless=args.lossless or args.input
             )
+            sub.patient = args.input and not args.lossless
             sub.cols, sub.rows = args.cols, args.rows
             session.subscribe(sub, 0)
             if args.input:
@@ -276,7 +277,10 @@ class Daemon:
         model = await session.screen() if args.since is None else None
         # From here on nothing awaits: the redraw is the screen at exactly `since`.
         since = session.ring.end if args.since is None else args.since
-        sub = conn.new_subscription(session.id, follow=True, input=not args.read_only)
+        sub = conn.new_subscription(
+            session.id, follow=True, input=not args.read_only, lossless=not args.read_only
+        )
+        sub.patient = not args.read_only
         sub.cols, sub.rows = args.cols, args.rows
         try:
             result = session.subscribe(sub, since)

@@ -27,6 +27,8 @@ MAX_BATCH = 256 * 1024
 REPLAY_CHUNK = 256 * 1024
 POLL = 0.02
 QUIET = 0.1
+PATIENCE = 2.0
+"""Seconds an attached terminal may hold its child back before it is skipped instead."""
 SCREEN_CHUNK = 16 * 1024
 MAX_INCREMENTAL = 256 * 1024
 
@@ -219,7 +221,9 @@ class Session:
         try:
             while True:
                 if self._lossless and self._congested():
-                    await self._flowing.wait()
+                    with trio.move_on_after(PATIENCE):
+                        await self._flowing.wait()
+                    self._lose_patience()
                 await trio.lowlevel.wait_readable(fd)
                 if not self._drain_once():
                     break
@@ -255,7 +259,7 @@ class Session:
     def _publish(self, data: bytes) -> None:
         offset = self.ring.append(data)
         for sub in self.subscribers.values():
-            sub.push(offset, data)
+            sub.push(offset, data, live=True)
         if self._title_tail or b"\x1b]" in data:
             self._scan_title(self._title_tail + data)
         if not self._catching_up and self._nursery is not None:
@@ -282,6 +286,9 @@ class Session:
                 if self.ring.end == end:
                     break
             await self.screen()
+        except Exception:
+            log.exception("the screen model failed; it starts over", session=self.id)
+            self._screen = None
         finally:
             self._catching_up = False
 
@@ -383,6 +390,15 @@ class Session:
         for sub in lagging:
             sub.on_drained = self._flowing.set
         return True
+
+    def _lose_patience(self) -> None:
+        """An attached client that stays behind for PATIENCE seconds no longer holds the
+        child back: it is skipped forward from now on (and redraws from the screen)."""
+        for sub in list(self.subscribers.values()):
+            if sub.lossless and sub.patient and sub.congested:
+                sub.lossless = False
+                self._lossless -= 1
+                sub.push(self.ring.end, b"")
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._forget(sub)

@@ -140,7 +140,7 @@ class WriteArgs(SessionArgs):
                 ) from None
         try:
             return base64.b64decode(self.data_b64 or "", validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:
             raise ProtocolError(BAD_REQUEST, f"write: data_b64 is not base64: {exc}") from None
 
 

@@ -1,5 +1,7 @@
 """The daemon's end of a connection, sans-io."""
 
+from collections.abc import Iterator
+
 from supervisor.protocol.codes import BAD_REQUEST, ProtocolError
 from supervisor.protocol.frames import (
     DEFAULT_MAX_FRAME,
@@ -39,17 +41,20 @@ class ServerConnection:
         return self._decoder.buffered
 
     def receive_data(self, data: bytes) -> list[ServerEvent]:
-        events: list[ServerEvent] = []
+        return list(self.events(data))
+
+    def events(self, data: bytes) -> Iterator[ServerEvent]:
+        """The events in `data` (and what came before it), decoded one at a time as the
+        caller asks, so that a caller can let others run between them."""
         if self.broken:
-            return events
+            return
         self._decoder.feed(data)
         try:
             while (payload := self._decoder.next_payload()) is not None:
-                events.append(self._interpret(payload))
+                yield self._interpret(payload)
         except ProtocolError as exc:
             self.broken = True
-            events.append(Violation(None, exc.code, exc.message, fatal=True))
-        return events
+            yield Violation(None, exc.code, exc.message, fatal=True)
 
     def _interpret(self, payload: bytes) -> ServerEvent:
         if not payload:
