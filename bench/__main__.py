@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import latency, machine, observer, payloads, report, scale, throughput
+from bench import latency, machine, observer, payloads, report, scale, throughput, upgrade
 from bench.payloads import MiB
 from bench.sandbox import Sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("lines", "binary", "echo", "scale", "observer")
+WORKLOADS = ("lines", "binary", "echo", "scale", "observer", "upgrade")
 
 FULL = {
     "lines": 64 * MiB,
@@ -80,6 +80,8 @@ def _workload(name: str, box: Sandbox, sizes: dict[str, Any], runs: int) -> dict
             runs=runs,
             progress=progress,
         )
+    if name == "upgrade":
+        return upgrade.run(box, runs, progress)
     return observer.run(box, payloads.lines(box, sizes["observer"]), runs, progress)
 
 

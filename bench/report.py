@@ -69,6 +69,7 @@ GOALS = [
     ),
     Goal("CLI sessions, idle CPU", "scale", lambda d: {"median": d["cli"]["idle_cpu_pct"]}, 1, "%"),
     Goal("stuck observer / none", "observer", lambda d: d["ratio"], 1.05, X),
+    Goal("upgrade in place: pause", "upgrade", lambda d: d["pause_ms"], 300, " ms"),
 ]
 
 
@@ -263,6 +264,25 @@ def ptysup_alone(workloads: dict[str, Any]) -> str:
                 "  daemon peak RSS, without", _range(data["without"]["peak_rss_mb"], ".1f", " MB")
             ),
         ]
+    data = workloads.get("upgrade")
+    if data is not None and "error" in data:
+        lines.append(_line("upgrade in place", "failed"))
+    elif data is not None:
+        lines += [
+            _line(
+                "upgrade in place: longest output pause",
+                _range(data["pause_ms"], ".0f", " ms"),
+                "≤ 300 ms",
+                data["pause_ms"]["median"] <= 300,
+            ),
+            _line(
+                "  counter lines lost (gaps)",
+                f"{data['gaps']} in {data['lines']}",
+                "0",
+                data["gaps"] == 0,
+            ),
+            _line("  `ptysup upgrade` takes", _range(data["command_s"], ".2f", " s")),
+        ]
     return "\n".join(lines)
 
 
@@ -280,7 +300,7 @@ def render(results: dict[str, Any]) -> str:
     parts = [machine_line(results["machine"]), f"runs: {results['options']['runs']}"]
     if any(k in workloads for k in ("lines", "binary", "echo")):
         parts += ["", side_by_side(workloads)]
-    if any(k in workloads for k in ("scale", "observer")):
+    if any(k in workloads for k in ("scale", "observer", "upgrade")):
         parts += ["", ptysup_alone(workloads)]
     if notes := failure_notes(workloads):
         parts += ["", "failures:", *(f"  {n}" for n in notes)]

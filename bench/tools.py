@@ -56,5 +56,6 @@ def rotation(tools: Sequence[str], run: int) -> list[str]:
 
 
 def outer_cooked(tool: str) -> bool:
-    """Whether the user's terminal stays in cooked mode (so it adds a CR before each LF)."""
-    return tool == RUN
+    """Whether the user's terminal adds a CR before each LF. None does: `ptysup run` turns
+    output processing off on its terminal, since the child's terminal already did it."""
+    return False

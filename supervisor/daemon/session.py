@@ -80,7 +80,8 @@ class Session:
         self.ring = Ring(ring_size)
         self.subscribers: dict[int, Subscription] = {}
         self._on_finished = on_finished
-        self._write_lock = trio.StrictFIFOLock()
+        self._write_lock: trio.StrictFIFOLock | None = None  # made on first use: idle sessions
+        # are many, and should cost little
         self._drained = trio.Event()
         self.finished = trio.Event()
         self._terminating: trio.Event | None = None
@@ -91,7 +92,7 @@ class Session:
         self.controller: Subscription | None = None
         self.attached: list[Subscription] = []
         self._screen: ScreenModel | None = None
-        self._screen_lock = trio.Lock()
+        self._screen_lock: trio.Lock | None = None
         self._sizes: list[tuple[int, int, int]] = [(0, cols, rows)]
         """(offset, cols, rows): the sizes the screen model has still to go through."""
         self._catching_up = False
@@ -294,6 +295,8 @@ class Session:
 
     async def screen(self) -> ScreenModel:
         """The screen model, up to date with every byte of output so far."""
+        if self._screen_lock is None:
+            self._screen_lock = trio.Lock()
         async with self._screen_lock:
             model = self._screen
             if model is None:
@@ -427,7 +430,7 @@ class Session:
         """Write what the terminal takes now, without waiting; 0 if a writer is waiting."""
         if self.state != "running" or not self._master_open:
             raise SessionClosed(f"session {self.id} has exited; it takes no input")
-        if self._write_lock.locked():
+        if self._write_lock is not None and self._write_lock.locked():
             return 0
         view = memoryview(data)
         written = 0
@@ -444,6 +447,8 @@ class Session:
         if self.state != "running" or not self._master_open:
             raise SessionClosed(f"session {self.id} has exited; it takes no input")
         view = memoryview(data)
+        if self._write_lock is None:
+            self._write_lock = trio.StrictFIFOLock()
         async with self._write_lock:
             while view:
                 if not self._master_open:

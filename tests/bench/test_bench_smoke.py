@@ -60,7 +60,7 @@ def test_quick_bench_writes_every_workload(tmp_path):
         assert results["machine"][key] is not None, key
 
     workloads = results["workloads"]
-    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer"}
+    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer", "upgrade"}
     for name in ("lines", "binary"):
         columns = workloads[name]["columns"]
         assert set(columns) == set(TOOLS)
@@ -84,6 +84,9 @@ def test_quick_bench_writes_every_workload(tmp_path):
     assert figure(observer["ratio"])
     assert figure(observer["with"]["peak_rss_mb"])
     assert figure(observer["without"]["seconds"])
+    upgrade = workloads["upgrade"]
+    assert figure(upgrade["pause_ms"])
+    assert upgrade["lines"] > 0 and isinstance(upgrade["gaps"], int)
     assert {goal["what"] for goal in results["goals"]}
 
     assert not tagged_processes() - before, "the bench left processes behind"
