@@ -15,6 +15,7 @@ from pathlib import Path
 import trio
 
 from stress.wire import call
+from supervisor.procs import alive
 
 MARKER = "PTYSUP_STRESS_RUN"
 
@@ -135,14 +136,6 @@ def fd_count(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 @dataclass

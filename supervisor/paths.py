@@ -68,3 +68,8 @@ def private_dir(path: str) -> None:
             f"socket directory {path} is open to other users "
             f"(mode {stat.S_IMODE(info.st_mode):o}); fix it with: chmod 700 {path}"
         )
+
+
+def daemon_argv(socket_path: str, *extra: str) -> list[str]:
+    """The command that runs the daemon of this installation on `socket_path`."""
+    return [sys.executable, "-m", "supervisor", "daemon", "--socket", socket_path, *extra]

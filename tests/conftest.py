@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from supervisor.procs import alive
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PTYSUP = str(BIN / "ptysup")
@@ -40,12 +42,21 @@ def processes_with_env(needle: bytes) -> list[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, fields after the command name) of every process: state, ppid, pgrp, session..."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                yield int(name), f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes whose session id is `sid`, read here independently of the daemon."""
+    return [pid for pid, fields in proc_stats() if int(fields[3]) == sid and fields[0] != b"Z"]
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -3,11 +3,10 @@
 import os
 import select
 import subprocess
-import sys
 import time
 
 from supervisor.client.errors import DaemonUnavailable
-from supervisor.paths import NotPrivate, private_dir
+from supervisor.paths import NotPrivate, daemon_argv, private_dir
 
 START_TIMEOUT = 15.0
 LOG_KEEP = 1024 * 1024
@@ -62,16 +61,7 @@ def start_daemon(socket_path: str) -> None:
     log_fd = _open_log(socket_path)
     ready_r, ready_w = os.pipe()
     try:
-        argv = [
-            sys.executable,
-            "-m",
-            "supervisor",
-            "daemon",
-            "--socket",
-            socket_path,
-            "--ready-fd",
-            str(ready_w),
-        ]
+        argv = daemon_argv(socket_path, "--ready-fd", str(ready_w))
         launcher = subprocess.Popen(
             ["/bin/sh", "-c", 'exec "$@" </dev/null & exit 0', "sh", *argv],
             stdin=subprocess.DEVNULL,

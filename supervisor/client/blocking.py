@@ -3,7 +3,6 @@
 import base64
 import contextlib
 import errno
-import os
 import select
 import socket
 import time
@@ -15,6 +14,7 @@ from supervisor import __version__
 from supervisor.client.autostart import start_daemon
 from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
 from supervisor.paths import check_socket_path, resolve_socket
+from supervisor.procs import alive
 from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection, ClientEvent
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result
@@ -266,23 +266,6 @@ class Client:
                 self.receive(deadline - time.monotonic())
         except ConnectionLost:
             pass
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.01)
         return pid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -293,3 +293,25 @@ def decode_status(status: int) -> tuple[int | None, int | None]:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status), None
     return None, None
+
+
+ESCALATION = (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL)
+KILL_WAIT = 5.0
+
+
+async def end_sessions(sids: set[int], grace: float, poll: float) -> None:
+    """End every process of the terminal sessions `sids`: SIGHUP (with SIGCONT, so that
+    stopped jobs hear it), then SIGTERM, then SIGKILL, `grace` seconds apart unless they
+    are gone sooner; the processes are looked up in one pass per round."""
+    import trio
+
+    for sig in ESCALATION:
+        members = [p for pids in sessions_members(sids).values() for p in pids]
+        if not members:
+            return
+        signal_pids(members, sig)
+        if sig == signal.SIGHUP:
+            signal_pids(members, signal.SIGCONT)
+        with trio.move_on_after(KILL_WAIT if sig == signal.SIGKILL else grace):
+            while sessions_members(sids):
+                await trio.sleep(poll)

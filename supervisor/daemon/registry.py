@@ -233,18 +233,7 @@ class Registry:
         """End every session at once: SIGHUP, SIGTERM, then SIGKILL to all their processes,
         looking the processes up in one pass per round, however many sessions there are."""
         sessions = list(self.sessions.values())
-        sids = {s.pid for s in sessions}
-        grace = self.settings.kill_grace
-        for sig, wait in ((signal.SIGHUP, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            members = [p for pids in pty.sessions_members(sids).values() for p in pids]
-            if not members:
-                break
-            pty.signal_pids(members, sig)
-            if sig == signal.SIGHUP:
-                pty.signal_pids(members, signal.SIGCONT)
-            with trio.move_on_after(wait):
-                while pty.sessions_members(sids):
-                    await trio.sleep(SHUTDOWN_POLL)
+        await pty.end_sessions({s.pid for s in sessions}, self.settings.kill_grace, SHUTDOWN_POLL)
         with trio.move_on_after(5.0):
             for session in sessions:
                 await session.finished.wait()

@@ -525,20 +525,7 @@ class Session:
             return
         done = self._terminating = trio.Event()
         try:
-            for sig, wait in (
-                (signal.SIGHUP, grace),
-                (signal.SIGTERM, grace),
-                (signal.SIGKILL, 5.0),
-            ):
-                members = pty.session_members(self.pid)
-                if not members:
-                    break
-                pty.signal_pids(members, sig)
-                if sig == signal.SIGHUP:
-                    pty.signal_pids(members, signal.SIGCONT)
-                with trio.move_on_after(wait):
-                    while pty.session_members(self.pid):
-                        await trio.sleep(POLL)
+            await pty.end_sessions({self.pid}, grace, POLL)
             with trio.move_on_after(5.0):
                 await self.finished.wait()
         finally:

@@ -16,6 +16,7 @@ import supervisor
 from supervisor.daemon import state
 from supervisor.daemon.listener import Listener
 from supervisor.daemon.server import Daemon
+from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
 log = structlog.get_logger("supervisor.upgrade")
@@ -105,16 +106,7 @@ def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool)
             os.set_inheritable(saved.master, True)
     listener.hand_over()
     log.info("re-executing", sessions=len(final.sessions), state=path)
-    argv = [
-        sys.executable,
-        "-m",
-        "supervisor",
-        "daemon",
-        "--socket",
-        listener.path,
-        "--resume",
-        path,
-    ]
+    argv = daemon_argv(listener.path, "--resume", path)
     if not notify:
         argv.append("--no-notify")
     os.execv(sys.executable, argv)

@@ -1,28 +1,12 @@
 """Kill ends every process of the terminal's session, stubborn ones included."""
 
-import os
 import time
 
 import pytest
 
-from tests.conftest import Sandbox, alive, wait_until
+from tests.conftest import Sandbox, alive, proc_stats, session_pids, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def session_pids(sid: int) -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != b"Z":
-            pids.append(int(name))
-    return pids
 
 
 STUBBORN = "trap '' HUP TERM; while :; do sleep 0.1; done"
@@ -94,20 +78,13 @@ def test_session_ends_when_leader_exits_even_if_a_grandchild_holds_the_tty(
 
 
 def zombies(*, parent: int | None = None, sid: int | None = None) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            continue
-        if (parent is None or int(fields[1]) == parent) and (sid is None or int(fields[3]) == sid):
-            found.append(int(name))
-    return found
+    return [
+        pid
+        for pid, fields in proc_stats()
+        if fields[0] == b"Z"
+        and (parent is None or int(fields[1]) == parent)
+        and (sid is None or int(fields[3]) == sid)
+    ]
 
 
 def test_orphaned_background_jobs_are_reaped_not_left_as_zombies(sandbox: Sandbox) -> None:

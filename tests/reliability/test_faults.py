@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pexpect
 import pytest
 
-from tests.conftest import PTYSUP, Sandbox, alive, wait_until
+from tests.conftest import PTYSUP, Sandbox, alive, session_pids, wait_until
 from tests.reliability.helpers import children
 
 pytestmark = pytest.mark.slow
@@ -172,21 +172,6 @@ forever()
 """
 
 
-def session_members(sid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != b"Z":
-            found.append(int(name))
-    return found
-
-
 @pytest.mark.parametrize("shape", ["leader", "orphan"])
 def test_kill_ends_a_tree_that_ignores_hangup_and_terminate(sandbox: Sandbox, shape: str) -> None:
     sid = sandbox.spawn(sys.executable, "-c", TREE, shape)
@@ -195,12 +180,12 @@ def test_kill_ends_a_tree_that_ignores_hangup_and_terminate(sandbox: Sandbox, sh
     daemon = sandbox.json("status")["pid"]
     if shape == "orphan":
         assert sandbox.run("wait", sid, "--timeout", "10").returncode == 3
-    members = session_members(leader)
+    members = session_pids(leader)
     assert len(members) >= 6 - (shape == "orphan"), members
     started = time.monotonic()
     sandbox.ok("kill", sid)
     elapsed = time.monotonic() - started
-    assert session_members(leader) == []
+    assert session_pids(leader) == []
     assert all(not alive(p) for p in members)
     assert elapsed < 5  # HUP, TERM after 0.5 s, KILL after another 0.5 s
     assert wait_until(lambda: "Z" not in children(daemon).values(), 5), children(daemon)
@@ -229,7 +214,7 @@ def test_after_sigkill_of_the_daemon_concurrent_clis_start_one_fresh_daemon(
     assert sandbox.daemon_pid() == status["pid"]
     assert sorted(s["name"] for s in sandbox.json("list")) == [f"n{n}" for n in range(5)]
     # the killed daemon's children (they ignored the hangup) are orphans now: ours to end
-    for pid in session_members(old_child):
+    for pid in session_pids(old_child):
         os.kill(pid, signal.SIGKILL)
 
 
