@@ -6,7 +6,6 @@ import fcntl
 import os
 import socket
 import stat
-from collections.abc import Iterator
 
 from supervisor.paths import NotPrivate, check_socket_path, private_dir
 
@@ -172,12 +171,3 @@ class Listener:
                 os.unlink(self.lock_path)
         os.close(self._lock_fd)
         self._lock_fd = None
-
-
-@contextlib.contextmanager
-def listening(path: str) -> Iterator[Listener]:
-    listener = Listener(path)
-    try:
-        yield listener
-    finally:
-        listener.close()

@@ -6,6 +6,7 @@ import resource
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -15,11 +16,13 @@ from supervisor.daemon import crash, pty, state, upgrade
 from supervisor.daemon.listener import Listener, ListenerError
 from supervisor.daemon.server import Daemon
 from supervisor.opencode import shim
-from supervisor.opencode.gateway import Gateway, Upstream
 from supervisor.paths import resolve_socket
 from supervisor.service.activation import ActivationError, inherited_listener
 from supervisor.service.notify import Notifier
 from supervisor.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from supervisor.opencode.gateway import Gateway
 
 log = structlog.get_logger("supervisor.daemon")
 
@@ -152,7 +155,6 @@ async def _serve(
     socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
         daemon = Daemon(settings, socket_path, sessions_nursery)
-        daemon.notify_enabled = notifier.enabled
         if settings.opencode_upstream:
             port = resumed.gateway_port if resumed is not None else None
             daemon.registry.gateway = await _start_gateway(
@@ -251,7 +253,9 @@ def _default_path(socket_path: str) -> bool:
 
 async def _start_gateway(
     url: str, daemon: Daemon, nursery: trio.Nursery, port: int
-) -> Gateway | None:
+) -> "Gateway | None":
+    from supervisor.opencode.gateway import Gateway, Upstream
+
     try:
         gateway = Gateway(
             Upstream.from_env(url, os.environ), daemon.registry.gateway_secrets.get, port=port

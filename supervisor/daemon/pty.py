@@ -36,11 +36,6 @@ def set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def get_size(fd: int) -> tuple[int, int]:
-    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
-    return cols, rows
-
-
 def find_program(program: str, path: str | None, cwd: str) -> str:
     """Resolve argv[0] as execvp would, against the child's PATH and cwd."""
     if "/" in program:
@@ -277,13 +272,6 @@ def signal_pids(pids: Sequence[int], sig: int) -> None:
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-
-
-def foreground_group(master: int) -> int | None:
-    try:
-        return os.tcgetpgrp(master)
-    except OSError:
-        return None
 
 
 def decode_status(status: int) -> tuple[int | None, int | None]:

@@ -4,7 +4,7 @@ import os
 import pwd
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -16,10 +16,12 @@ from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
 from supervisor.daemon.state import SessionState
-from supervisor.opencode.gateway import Gateway, new_secret
 from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
 from supervisor.protocol.requests import SpawnArgs
 from supervisor.settings import Settings
+
+if TYPE_CHECKING:
+    from supervisor.opencode.gateway import Gateway
 
 log = structlog.get_logger("supervisor.registry")
 
@@ -67,7 +69,6 @@ class Registry:
         self.sessions: dict[str, Session] = {}
         self._names: dict[str, Session] = {}
         self._next_id = 1
-        self.finished_hooks: list[Any] = []
         self.shim_dir: str | None = None
         self.gateway: Gateway | None = None
         self.gateway_secrets: dict[str, str] = {}
@@ -127,6 +128,8 @@ class Registry:
         if self.gateway is not None and context is not None:
             for key in GATEWAY_PRIVATE:
                 env.pop(key, None)
+            from supervisor.opencode.gateway import new_secret
+
             secret = new_secret()
             env["OPENCODE_SERVER_URL"] = self.gateway.url_for(secret)
         if self.shim_dir is not None:
@@ -206,8 +209,6 @@ class Registry:
             signal=session.signal,
             end=session.ring.end,
         )
-        for hook in self.finished_hooks:
-            hook(session)
 
     def emit(self, event: str, **fields: Any) -> None:
         """Tell every events subscriber (`ptysup events`) what happened."""

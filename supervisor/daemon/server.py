@@ -87,7 +87,6 @@ class Daemon:
         self.wake = trio.Event()
         """Set when the main loop has something to do: stop, or an upgrade."""
         self.upgrade: Upgrade | None = None
-        self.notify_enabled = False
         self.ops = dict(OPS)
         self._handlers = {
             "status": self._status,
