@@ -47,6 +47,10 @@ class ClientConnection:
     def input(self, sub: int, data: bytes) -> bytes:
         return encode_input(sub, data)
 
+    def written(self, sub: int, offset: int) -> bytes:
+        """Tell the daemon this client has written `sub`'s output up to `offset`."""
+        return encode_control({"type": "written", "sub": sub, "offset": offset})
+
     def receive_data(self, data: bytes) -> list[ClientEvent]:
         self._decoder.feed(data)
         events: list[ClientEvent] = []

@@ -31,6 +31,15 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
+class Written:
+    """A client that holds its terminal in the daemon's hands has written a subscription's
+    output up to `offset` itself: the daemon may write to the terminal directly again."""
+
+    sub: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
     """A bad message that the peer is told about; the connection goes on."""
 

@@ -24,6 +24,7 @@ Dimension = Annotated[int, Field(ge=1, le=9999)]
 Offset = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 SubId = Annotated[int, Field(ge=1, le=2**32 - 1)]
+Byte = Annotated[int, Field(ge=0, le=255)]
 MAX_ARGS = 4096
 MAX_ENV = 4096
 
@@ -73,6 +74,11 @@ class SpawnArgs(Args):
     input: bool = False
     lossless: bool = False
     """With `subscribe`: never skip that subscription (the child waits while it lags)."""
+    terminal: bool = False
+    """With `input`: the client's terminal came with the request (SCM_RIGHTS); the daemon
+    writes the output to it and reads the keys from it itself."""
+    detach_key: Byte | None = None
+    """With `terminal`: the key that ends the attachment."""
 
     @field_validator("argv")
     @classmethod
@@ -158,6 +164,9 @@ class AttachArgs(SessionArgs):
     read_only: bool = False
     cols: Dimension | None = None
     rows: Dimension | None = None
+    terminal: bool = False
+    """The client's terminal came with the request (SCM_RIGHTS): see SpawnArgs.terminal."""
+    detach_key: Byte | None = None
 
 
 class ScreenArgs(SessionArgs):

@@ -8,6 +8,8 @@ from supervisor.protocol.frames import (
     KIND_INPUT,
     KIND_JSON,
     KIND_OUTPUT,
+    MAX_OFFSET,
+    MAX_SUB,
     FrameDecoder,
     decode_json,
     split_input,
@@ -17,11 +19,12 @@ from supervisor.protocol.messages import (
     Input,
     Request,
     Violation,
+    Written,
     parse_hello,
     valid_request_id,
 )
 
-ServerEvent = Hello | Request | Input | Violation
+ServerEvent = Hello | Request | Input | Written | Violation
 
 
 class ServerConnection:
@@ -95,6 +98,8 @@ class ServerConnection:
             return hello
         if self.peer_hello is None:
             return Violation(request_id, BAD_REQUEST, "send hello before anything else")
+        if message.get("type") == "written":
+            return _written(message)
         op = message.get("op")
         if not isinstance(op, str) or not op:
             return Violation(request_id, BAD_REQUEST, "a request needs a string 'op'")
@@ -102,3 +107,12 @@ class ServerConnection:
             return Violation(None, BAD_REQUEST, f"request {op!r} has no 'id'")
         args = {k: v for k, v in message.items() if k not in ("id", "op", "type")}
         return Request(request_id, op, args)
+
+
+def _written(message: dict[str, object]) -> Written | Violation:
+    sub, offset = message.get("sub"), message.get("offset")
+    for name, value, top in (("sub", sub, MAX_SUB), ("offset", offset, MAX_OFFSET)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            return Violation(None, BAD_REQUEST, f"written: {name!r} must be an integer 0..{top}")
+    assert isinstance(sub, int) and isinstance(offset, int)
+    return Written(sub, offset)

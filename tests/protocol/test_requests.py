@@ -161,12 +161,12 @@ def test_wrong_types(op, args, field):
 
 
 NULLABLE = {
-    "spawn": ["cwd", "env", "name", "project", "caller_directory"],
+    "spawn": ["cwd", "env", "name", "project", "caller_directory", "detach_key"],
     "context": ["cwd", "project", "caller_directory"],
     "subscribe": ["since"],
     "wait": ["timeout"],
     "kill": ["signal"],
-    "attach": ["since", "cols", "rows"],
+    "attach": ["since", "cols", "rows", "detach_key"],
     "resize": ["sub"],
 }
 
