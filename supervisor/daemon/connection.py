@@ -1,6 +1,11 @@
 """One client connection: read frames, run requests, write replies and output."""
 
+import array
+import contextlib
+import contextvars
 import itertools
+import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -8,8 +13,10 @@ import trio
 
 from supervisor.daemon.outbox import Outbox, Subscription
 from supervisor.daemon.peers import Peer
-from supervisor.daemon.session import Session, SessionClosed
+from supervisor.daemon.session import ECHO_KEY, Session, SessionClosed
+from supervisor.daemon.terminal import TerminalLink, open_terminal
 from supervisor.protocol import (
+    BAD_REQUEST,
     CONFLICT,
     INTERNAL,
     NOT_FOUND,
@@ -24,7 +31,9 @@ from supervisor.protocol.messages import (
     Request,
     RequestId,
     Violation,
+    Written,
     error_message,
+    event_message,
     result_message,
 )
 from supervisor.protocol.requests import parse_args
@@ -40,7 +49,29 @@ INPUT_QUEUE = 256
 EVENTS_PER_CHECKPOINT = 64
 MAX_IN_FLIGHT = 64
 MAX_CONTROL_BACKLOG = 4 * 1024 * 1024
+MAX_PASSED = 4
+"""Descriptors a client may pass with one message; more are closed by the kernel."""
+ANCILLARY_SIZE = socket.CMSG_SPACE(MAX_PASSED * array.array("i").itemsize)
+RECV_FLAGS = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 _conn_ids = itertools.count(1)
+_passed: contextvars.ContextVar[list[int]] = contextvars.ContextVar("passed")
+
+
+def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    for fd in fds:
+        if not RECV_FLAGS:
+            os.set_inheritable(fd, False)
+    return list(fds)
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
 
 
 class Connection:
@@ -59,6 +90,7 @@ class Connection:
         self._limiter = trio.Semaphore(MAX_IN_FLIGHT)
         self._nursery: trio.Nursery | None = None
         self._input_queues: dict[int, trio.MemorySendChannel[bytes]] = {}
+        self.terminals: dict[int, TerminalLink] = {}
         self.log = log.bind(conn=self.id, peer_pid=peer.pid)
 
     # -- sending --------------------------------------------------------------
@@ -106,32 +138,52 @@ class Connection:
             scope.cancel()
 
     async def _reader(self, nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                data = await self.sock.recv(RECV_SIZE)
-            except OSError:
-                return
-            if not data:
-                return
-            for count, event in enumerate(self.protocol.events(data), 1):
-                if count % EVENTS_PER_CHECKPOINT == 0:
-                    await trio.lowlevel.checkpoint()  # one flood must not stall the others
-                if isinstance(event, Input):
-                    await self._input(event)
-                elif isinstance(event, Request):
-                    await self._limiter.acquire()
-                    nursery.start_soon(self._run_request, event)
-                elif isinstance(event, Violation):
-                    if event.fatal:
-                        self.log.warning("framing lost", error=event.message)
-                        self.send_error(
-                            None, event.code, event.message + "; closing the connection"
-                        )
-                        return
-                    self.send_error(event.id, event.code, event.message)
-                elif isinstance(event, Hello) and not self._hello(event):
+        passed: list[int] = []
+        try:
+            while True:
+                try:
+                    data, ancillary, _, _ = await self.sock.recvmsg(
+                        RECV_SIZE, ANCILLARY_SIZE, RECV_FLAGS
+                    )
+                except OSError:
                     return
-            await self.outbox.wait_control_below(MAX_CONTROL_BACKLOG)
+                if ancillary:
+                    passed = _descriptors(ancillary)
+                if not data:
+                    return
+                if not await self._events(data, nursery, passed):
+                    return
+                _close_all(passed)  # descriptors no request in their message took
+        finally:
+            _close_all(passed)
+
+    async def _events(self, data: bytes, nursery: trio.Nursery, passed: list[int]) -> bool:
+        """Act on what `data` completes; False when the connection is to close. A request
+        that came with descriptors (the frame and they in one message) takes them."""
+        for count, event in enumerate(self.protocol.events(data), 1):
+            if count % EVENTS_PER_CHECKPOINT == 0:
+                await trio.lowlevel.checkpoint()  # one flood must not stall the others
+            if isinstance(event, Input):
+                await self._input(event)
+            elif isinstance(event, Written):
+                link = self.terminals.get(event.sub)
+                if link is not None:  # a late note, after the terminal was let go: no matter
+                    link.written(event.offset)
+            elif isinstance(event, Request):
+                await self._limiter.acquire()
+                taken = passed[:]
+                passed.clear()
+                nursery.start_soon(self._run_request, event, taken)
+            elif isinstance(event, Violation):
+                if event.fatal:
+                    self.log.warning("framing lost", error=event.message)
+                    self.send_error(None, event.code, event.message + "; closing the connection")
+                    return False
+                self.send_error(event.id, event.code, event.message)
+            elif isinstance(event, Hello) and not self._hello(event):
+                return False
+        await self.outbox.wait_control_below(MAX_CONTROL_BACKLOG)
+        return True
 
     def _hello(self, hello: Hello) -> bool:
         if hello.protocol != PROTOCOL_VERSION:
@@ -153,6 +205,10 @@ class Connection:
                 )
             )
             return
+        await self.deliver_input(sub, event.data)
+
+    async def deliver_input(self, sub: Subscription, data: bytes) -> None:
+        """Keys for `sub`'s session, from the socket or from the client's terminal."""
         attached = self.daemon.registry.sessions.get(sub.session_id)
         if attached is not None and sub in attached.attached and attached.controller is not sub:
             return  # an observer's keystrokes are dropped
@@ -160,16 +216,16 @@ class Connection:
         if queue is None:
             try:
                 session = self.daemon.registry.lookup(sub.session_id)
-                written = session.try_write(event.data)
+                written = session.try_write(data)
             except (ProtocolError, SessionClosed) as exc:
-                self.send(error_message(None, CONFLICT, str(exc), sub=event.sub))
+                self.send(error_message(None, CONFLICT, str(exc), sub=sub.id))
                 return
-            if written == len(event.data):
+            if written == len(data):
+                if written <= ECHO_KEY:
+                    session.catch_echo()
                 return
             queue = self._start_input_pump(sub, session)
-            data = event.data[written:]
-        else:
-            data = event.data
+            data = data[written:]
         try:
             queue.send_nowait(data)
         except trio.WouldBlock:
@@ -210,7 +266,8 @@ class Connection:
                     send.close()
                     return
 
-    async def _run_request(self, request: Request) -> None:
+    async def _run_request(self, request: Request, passed: list[int]) -> None:
+        _passed.set(passed)
         try:
             if request.id in self._in_flight:
                 self.send_error(request.id, CONFLICT, f"request id {request.id!r} is in flight")
@@ -231,7 +288,66 @@ class Connection:
             finally:
                 self._in_flight.discard(request.id)
         finally:
+            _close_all(passed)
             self._limiter.release()
+
+    # -- the client's own terminal ---------------------------------------------------
+
+    def passed_terminal(self) -> int:
+        """The terminal that came with the current request, opened for the daemon's use."""
+        passed = _passed.get([])
+        if len(passed) != 1:
+            raise ProtocolError(
+                BAD_REQUEST,
+                f"terminal: the request must come with one descriptor (it came with {len(passed)})",
+            )
+        return open_terminal(passed[0])
+
+    def link_terminal(
+        self,
+        fd: int,
+        sub: Subscription,
+        session: Session,
+        *,
+        detach_key: int | None,
+        read_only: bool,
+        first: bytes | None,
+        start: int,
+    ) -> None:
+        """`sub`'s output from `start` on goes to the terminal `fd` (after `first`), its keys
+        come from it. Call it before the subscription's first output is queued."""
+        link = TerminalLink(
+            fd,
+            sub,
+            session,
+            self.deliver_input,
+            detach_key=detach_key,
+            read_only=read_only,
+            on_end=self._terminal_ended,
+            start=start,
+        )
+        self.terminals[sub.id] = link
+        assert self._nursery is not None
+        self._nursery.start_soon(link.run, first)
+
+    def _terminal_ended(self, link: TerminalLink, why: str) -> None:
+        sub = link.sub
+        if self.terminals.get(sub.id) is link:
+            del self.terminals[sub.id]
+        if why == "ended":
+            return
+        if sub.id in self.subscriptions:
+            self.drop_subscription(sub.id)
+        self.send(event_message(why, sub.id))
+
+    def relay_terminals(self) -> None:
+        """Give the attached terminals back to their clients (the daemon is about to be
+        replaced): the output not yet written goes as frames, after an event that says
+        where the output written to the terminal ends."""
+        for sub_id, link in list(self.terminals.items()):
+            del self.terminals[sub_id]
+            link.close()
+            self.send(event_message("relayed", sub_id, offset=link.sub.written))
 
     # -- subscriptions ----------------------------------------------------------
 
@@ -252,6 +368,9 @@ class Connection:
         sub = self.subscriptions.pop(sub_id, None)
         if sub is None:
             raise ProtocolError(NOT_FOUND, f"no subscription {sub_id} on this connection")
+        link = self.terminals.pop(sub_id, None)
+        if link is not None:
+            link.close()
         self.daemon.registry.event_subs.pop(sub.key, None)
         session = self.daemon.registry.sessions.get(sub.session_id)
         if session is not None:

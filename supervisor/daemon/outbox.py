@@ -10,6 +10,8 @@ import itertools
 import os
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
 
 import trio
 
@@ -74,6 +76,10 @@ class Outbox:
         if rest or not done:
             self._wakeup.set()
 
+    def forget(self, sub: "Subscription") -> None:
+        """`sub` has nothing queued and its output goes elsewhere from now on."""
+        self._ready.pop(sub.id, None)
+
     def close_after_flush(self) -> None:
         self.closing = True
         self._wakeup.set()
@@ -110,6 +116,18 @@ class Outbox:
             await self._wakeup.wait()
 
 
+class Poured(Enum):
+    EMPTY = "empty"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+
+class Sink(Protocol):
+    """Where a subscription's output goes instead of the connection: the client's terminal."""
+
+    def ready(self) -> None: ...
+
+
 class Subscription:
     """One client's view of one session's output: follows the ring from an offset."""
 
@@ -121,6 +139,7 @@ class Subscription:
         "cols",
         "ended",
         "follow",
+        "hold",
         "id",
         "input",
         "key",
@@ -129,7 +148,11 @@ class Subscription:
         "outbox",
         "patient",
         "rows",
+        "sent",
         "session_id",
+        "sink",
+        "terminal",
+        "written",
     )
 
     def __init__(
@@ -152,6 +175,8 @@ class Subscription:
         self.session_id = session_id
         self.outbox = outbox
         self.backlog = backlog
+        self.hold = backlog
+        """Lossless: how far behind this one may fall before the session waits for it."""
         self.follow = follow
         self.input = input
         # Items: (offset, data) for output, (-1, frame) for a prepared control frame,
@@ -164,6 +189,20 @@ class Subscription:
         """Unique in the daemon (`id` is unique on its connection only)."""
         self.cols: int | None = None
         self.rows: int | None = None
+        self.terminal: Sink | None = None
+        """The client's terminal, held by the daemon (see daemon.terminal)."""
+        self.sink: Sink | None = None
+        """Set (to `terminal`): output goes to the terminal, control frames to the connection."""
+        self.written = 0
+        """With a sink: the offset at which the output written to the terminal ends."""
+        self.sent = 0
+        """The offset at which the output put in frames for the connection ends."""
+
+    def _ready(self, *, live: bool = False) -> None:
+        if self.sink is not None:
+            self.sink.ready()
+        else:
+            self.outbox.mark_ready(self, live=live)
 
     def push(self, offset: int, data: bytes, *, live: bool = False) -> None:
         if data:
@@ -172,11 +211,11 @@ class Subscription:
         if self._pending > self.backlog and not self.lossless:
             self._skip_forward()
         if self._items:
-            self.outbox.mark_ready(self, live=live)
+            self._ready(live=live)
 
     @property
     def congested(self) -> bool:
-        return self._pending > self.backlog
+        return self._pending > self.hold
 
     def push_event(self, event: str, **fields: object) -> None:
         if event == "end":
@@ -189,7 +228,9 @@ class Subscription:
             self._dropped_events = 0
             self._items.append((-1, encode_control(event_message("dropped", self.id, events=lost))))
         self._items.append((-1, encode_control(event_message(event, self.id, **fields))))
-        self.outbox.mark_ready(self)
+        self._ready()
+        if event == "end" and self.terminal is not None and self.sink is None:
+            self.terminal.ready()
 
     def _skip_forward(self) -> None:
         items = self._items
@@ -220,7 +261,7 @@ class Subscription:
     def drain_into(self, buffers: list[bytes | memoryview], limit: int) -> bool:
         """Move queued frames into `buffers`; True when nothing is left."""
         items = self._items
-        was_congested = self._pending > self.backlog // 2
+        was_congested = self._pending > self.hold // 2
         while items and len(buffers) < limit - 1:
             kind, value = items.popleft()
             if kind >= 0:
@@ -229,6 +270,7 @@ class Subscription:
                 self._pending -= len(data)
                 buffers.append(output_header(self.id, kind, len(data)))
                 buffers.append(data)
+                self.sent = kind + len(data)
             elif kind == -1:
                 assert isinstance(value, bytes)
                 buffers.append(value)
@@ -237,6 +279,75 @@ class Subscription:
                 buffers.append(
                     encode_control(event_message("skipped", self.id, **{"from": start, "to": stop}))
                 )
-        if was_congested and self._pending <= self.backlog // 2 and self.on_drained:
+        if was_congested and self._pending <= self.hold // 2 and self.on_drained:
             self.on_drained()
         return not items
+
+    def pour(self, fd: int) -> Poured:
+        """With a sink: write queued output to the terminal `fd` until it would block; send
+        control frames on to the connection. Stops at a skipped range, which it takes off
+        the queue (the caller redraws the screen)."""
+        items = self._items
+        was_congested = self._pending > self.hold // 2
+        result = Poured.EMPTY
+        while items:
+            kind, value = items[0]
+            if kind >= 0:
+                run = [
+                    data
+                    for _, data in itertools.takewhile(
+                        lambda item: item[0] >= 0, itertools.islice(items, MAX_BUFFERS)
+                    )
+                ]
+                try:
+                    n = os.writev(fd, run)  # type: ignore[arg-type]
+                except BlockingIOError:
+                    result = Poured.BLOCKED
+                    break
+                self._pending -= n
+                full = n < sum(map(len, run))  # type: ignore[arg-type]
+                while n:
+                    kind, data = items[0]
+                    assert isinstance(data, bytes)
+                    if n < len(data):
+                        items[0] = (kind + n, data[n:])
+                        self.written = kind + n
+                        break
+                    items.popleft()
+                    n -= len(data)
+                    self.written = kind + len(data)
+                if full:
+                    result = Poured.BLOCKED
+                    break
+            elif kind == -1:
+                assert isinstance(value, bytes)
+                items.popleft()
+                self.outbox.control(value)
+            else:
+                items.popleft()
+                result = Poured.SKIPPED
+                break
+        if was_congested and self._pending <= self.hold // 2 and self.on_drained:
+            self.on_drained()
+        return result
+
+    def discard_before(self, offset: int) -> None:
+        """Drop queued output before `offset` (a redraw showed it)."""
+        items = self._items
+        while items and items[0][0] >= 0:
+            start, data = items[0]
+            assert isinstance(data, bytes)
+            if start + len(data) <= offset:
+                items.popleft()
+                self._pending -= len(data)
+            elif start < offset:
+                items[0] = (offset, data[offset - start :])
+                self._pending -= offset - start
+                break
+            else:
+                break
+        self.written = max(self.written, offset)
+
+    @property
+    def queued(self) -> bool:
+        return bool(self._items)

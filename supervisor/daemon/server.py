@@ -215,6 +215,7 @@ class Daemon:
 
     def tell_restarting(self) -> None:
         for conn in self.connections:
+            conn.relay_terminals()
             conn.send(event_message("restarting", pid=os.getpid()))
 
     async def _context_for(
@@ -255,17 +256,35 @@ class Daemon:
             caller_directory=args.caller_directory or env.get("OPENCODE_DIRECTORY"),
             cwd=self.registry.child_cwd(args),
         )
-        session = self.registry.spawn(args, context)
+        if args.terminal and not args.input:
+            raise ProtocolError(BAD_REQUEST, "spawn: terminal needs input")
+        terminal = conn.passed_terminal() if args.terminal else None
+        try:
+            session = self.registry.spawn(args, context)
+        except BaseException:
+            if terminal is not None:
+                os.close(terminal)
+            raise
         if args.subscribe or args.input:
             sub = conn.new_subscription(
                 session.id, follow=True, input=args.input, lossless=args.lossless or args.input
             )
             sub.patient = args.input and not args.lossless
             sub.cols, sub.rows = args.cols, args.rows
+            if terminal is not None:
+                conn.link_terminal(
+                    terminal,
+                    sub,
+                    session,
+                    detach_key=args.detach_key,
+                    read_only=False,
+                    first=None,
+                    start=0,
+                )
             session.subscribe(sub, 0)
             if args.input:
                 session.attach(sub, read_only=False)
-            return {**session.describe(), "sub": sub.id}
+            return {**session.describe(), "sub": sub.id, "terminal": terminal is not None}
         return session.describe()
 
     async def _attach(self, conn: Connection, args: Args) -> dict[str, Any]:
@@ -275,23 +294,36 @@ class Daemon:
             raise ProtocolError(CONFLICT, f"session {session.id} has exited; nothing to attach to")
         model = await session.screen() if args.since is None else None
         # From here on nothing awaits: the redraw is the screen at exactly `since`.
+        terminal = conn.passed_terminal() if args.terminal else None
         since = session.ring.end if args.since is None else args.since
         sub = conn.new_subscription(
             session.id, follow=True, input=not args.read_only, lossless=not args.read_only
         )
         sub.patient = not args.read_only
         sub.cols, sub.rows = args.cols, args.rows
+        redraw = model.ansi() if model is not None else None
+        if terminal is not None:
+            conn.link_terminal(
+                terminal,
+                sub,
+                session,
+                detach_key=args.detach_key,
+                read_only=args.read_only,
+                first=redraw.encode("utf-8", "replace") if redraw else None,
+                start=since,
+            )
+            redraw = None
         try:
             result = session.subscribe(sub, since)
         except ValueError as exc:
             conn.drop_subscription(sub.id)
             raise ProtocolError(BAD_REQUEST, f"attach: {exc}") from None
-        redraw = model.ansi() if model is not None else None
         session.attach(sub, read_only=args.read_only)
         return {
             **result,
             "role": "controller" if session.controller is sub else "observer",
             "redraw": redraw,
+            "terminal": terminal is not None,
             "session": session.describe(),
         }
 

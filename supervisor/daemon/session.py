@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -30,6 +31,15 @@ QUIET = 0.1
 PATIENCE = 2.0
 """Seconds an attached terminal may hold its child back before it is skipped instead."""
 SCREEN_CHUNK = 16 * 1024
+ECHO_WAIT = float(os.environ.get("PTYSUP_ECHO_WAIT", "0.0002"))
+"""After a keystroke, how long the daemon waits for the terminal's answer before it goes
+back to the event loop: a typed key's echo then goes out without a trip through it."""
+ECHO_MISSES = 3
+ECHO_PAUSE = 1.0
+"""After ECHO_MISSES keystrokes in a row that no answer followed in time, how long the
+daemon stops waiting for one (a program that does not echo, or answers slowly)."""
+ECHO_KEY = 16
+"""Input at most this long is a keystroke (or a key's escape sequence), not a paste."""
 MAX_INCREMENTAL = 256 * 1024
 
 Emit = Callable[..., None]
@@ -256,6 +266,33 @@ class Session:
         if chunks:
             self._publish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         return alive
+
+    _echo_misses = 0
+    _echo_resume = 0.0
+
+    def catch_echo(self) -> None:
+        """Just after a keystroke was written: read the answer if it comes within ECHO_WAIT."""
+        if self._echo_misses >= ECHO_MISSES:
+            if time.monotonic() < self._echo_resume:
+                return
+            self._echo_misses = 0
+        if not self._master_open or (self._lossless and self._lagging()):
+            return
+        try:
+            ready, _, _ = select.select([self.master], [], [], ECHO_WAIT)
+        except (OSError, ValueError):
+            return
+        if not ready:
+            self._echo_misses += 1
+            if self._echo_misses >= ECHO_MISSES:
+                self._echo_resume = time.monotonic() + ECHO_PAUSE
+            return
+        self._echo_misses = 0
+        with contextlib.suppress(OSError):
+            self._drain_once()  # at the end of output, the read loop finds it again
+
+    def _lagging(self) -> bool:
+        return any(s.lossless and s.congested for s in self.subscribers.values())
 
     def _publish(self, data: bytes) -> None:
         offset = self.ring.append(data)

@@ -1,5 +1,7 @@
 """A connection's outgoing frames: order, bounds, and what a slow subscriber is told."""
 
+import fcntl
+import os
 from typing import Any
 
 import trio
@@ -273,3 +275,101 @@ async def test_take_always_makes_progress_when_a_batch_is_nearly_full():
             if outbox.idle:
                 break
     assert sum(len(b) for b in batches) == 1 + 2 * 400
+
+
+class PipeSink:
+    """A terminal stand-in: a pipe with a small buffer, read by the test."""
+
+    def __init__(self, sub: Subscription, size: int = 4096) -> None:
+        self.read_end, self.fd = os.pipe()
+        fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, size)
+        os.set_blocking(self.fd, False)
+        self.sub = sub
+        self.results: list[str] = []
+
+    def ready(self) -> None:
+        self.results.append(self.sub.pour(self.fd).value)
+
+    def drain(self) -> bytes:
+        os.set_blocking(self.read_end, False)
+        out = b""
+        while True:
+            try:
+                out += os.read(self.read_end, 65536)
+            except BlockingIOError:
+                return out
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.fd)
+
+
+async def test_pour_writes_what_the_terminal_takes_and_passes_control_frames_on():
+    outbox = Outbox()
+    sub = subscription(outbox)
+    sink = PipeSink(sub)
+    sub.sink = sink
+    try:
+        sub.push(0, b"a" * 1000)
+        sub.push_event("role", role="controller", session="1")
+        sub.push(1000, b"b" * 10_000)  # more than the pipe holds: a partial write
+        assert sink.results == ["empty", "empty", "blocked"]
+        taken = sink.drain()
+        assert taken == b"a" * 1000 + b"b" * (len(taken) - 1000)
+        assert sub.written == len(taken)
+        assert sub.queued
+        events = ClientConnection().receive_data(await take_bytes(outbox))
+        assert [e.event for e in events if isinstance(e, Event)] == ["role"]
+        sink.ready()
+        sink.drain()
+        while sink.results[-1] == "blocked":
+            sink.ready()
+            sink.drain()
+        assert sub.written == 11_000 and not sub.queued
+    finally:
+        sink.close()
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40),
+    relay_at=st.sets(st.integers(min_value=0, max_value=39)),
+)
+@settings(max_examples=60, deadline=None)
+def test_direct_and_relayed_output_together_is_every_byte_once_in_order(sizes, relay_at):
+    """Output written to the terminal directly until it blocks, the rest sent as frames
+    (as a held terminal does): put together by offset, nothing is missing or repeated."""
+
+    async def main() -> None:
+        outbox = Outbox()
+        sub = subscription(outbox)
+        sink = PipeSink(sub)
+        sub.sink = sink
+        terminal = bytearray()
+        offset = 0
+        sent: list[Output] = []
+        try:
+            for i, size in enumerate(sizes):
+                data = bytes([65 + i % 26]) * size
+                sub.push(offset, data)
+                offset += size
+                terminal += sink.drain()
+                if i in relay_at and sub.sink is not None:
+                    sub.sink = None  # as TerminalLink._relay: what is left goes as frames
+                    if sub.queued:
+                        outbox.mark_ready(sub)
+            outbox.close_after_flush()
+            client = ClientConnection()
+            while (buffers := await outbox.take()) is not None:
+                received = client.receive_data(b"".join(bytes(b) for b in buffers))
+                sent += [e for e in received if isinstance(e, Output)]
+        finally:
+            sink.close()
+        expected = b"".join(bytes([65 + i % 26]) * s for i, s in enumerate(sizes))
+        assert bytes(terminal) == expected[: len(terminal)]
+        position = len(terminal)
+        for frame in sent:
+            assert frame.offset == position
+            position += len(frame.data)
+        assert position == len(expected) or (sub.sink is not None and sub.queued)
+
+    trio.run(main)
