@@ -8,7 +8,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from supervisor.cli import render
@@ -116,23 +116,55 @@ def _keep_only(tty_fd: int, pipe_fd: int) -> None:
     os.closerange(low, 1 << 20)
 
 
+Request = Callable[[dict[str, Any]], dict[str, Any]]
+"""Makes the spawn or attach request, with these extra arguments, on the client it was made
+for; returns {"session": ..., "sub": ..., "start": ..., "redraw": ..., "terminal": ...}."""
+
+
+def _readable(sock: Any) -> bool:
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def terminal_to_pass(stdin: int, stdout: int) -> int | None:
+    """The terminal to hand to the daemon: when input and output are the same terminal and
+    this process is in its foreground (in the background, the daemon would read keys meant
+    for the foreground job)."""
+    try:
+        if not (os.isatty(stdin) and os.isatty(stdout)):
+            return None
+        if os.fstat(stdin).st_rdev != os.fstat(stdout).st_rdev:
+            return None
+        if os.tcgetpgrp(stdin) != os.getpgrp():
+            return None
+    except OSError:
+        return None
+    return stdout
+
+
 class Attachment:
-    """One attached terminal: keys to the session (unless observing), output to the screen."""
+    """One attached terminal. Handed to the daemon (the usual way), the daemon writes the
+    output to it and reads the keys from it itself, and this process waits for events and
+    window sizes; relayed, this process carries both over the socket."""
 
     def __init__(
         self,
         client: Client,
-        session: dict[str, Any],
-        sub: int,
         detach_key: int | None,
         *,
         read_only: bool = False,
+        relay: bool = False,
     ) -> None:
         self.client = client
-        self.sid = session["id"]
-        self.sub = sub
+        self.sid = ""
+        self.sub = 0
         self.detach_key = detach_key
         self.read_only = read_only
+        self.relay = relay
+        self.direct = False
+        """The daemon holds the terminal now."""
+        self.unnoted = False
+        """Output frames were written that the daemon has not been told of."""
         self.stdin = sys.stdin.fileno()
         self.stdout = sys.stdout.fileno()
         self.redraws: set[Any] = set()
@@ -140,10 +172,30 @@ class Attachment:
         self.status = 0
         self.last_redraw = 0.0
         self.offset: int | None = None
-        """Where the output shown so far ends: an attach after a daemon restart resumes here."""
+        """Where the output shown so far ends, when this process knows: an attach after
+        the daemon restarted in place resumes there (or else redraws the screen)."""
         self.clients = [client]
 
-    def run(self, redraw: str | None = None) -> int:
+    def _begin(self, request: Request) -> None:
+        """Make the request: with the terminal handed over where it can be."""
+        fd = None if self.relay else terminal_to_pass(self.stdin, self.stdout)
+        result = None
+        if fd is not None:
+            try:
+                result = request({"pass_fd": fd, "terminal": True, "detach_key": self.detach_key})
+            except DaemonError as exc:
+                if not exc.message.startswith("terminal:"):
+                    raise
+        if result is None:
+            result = request({})
+        self.sid = result["session"]["id"]
+        self.sub = result["sub"]
+        self.direct = bool(result.get("terminal"))
+        if result.get("redraw"):
+            self._write(str(result["redraw"]).encode("utf-8", "replace"))
+        self.offset = None if self.direct else result["start"]
+
+    def run(self, request: Request) -> int:
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
@@ -160,8 +212,7 @@ class Attachment:
         }
         try:
             with raw_terminal(self.stdin):
-                if redraw:
-                    self._write(redraw.encode("utf-8", "replace"))
+                self._begin(request)
                 while True:
                     try:
                         self._loop(wake_r, got)
@@ -188,7 +239,11 @@ class Attachment:
             while client.pending():
                 if self._handle(client.next_event(0)):
                     return
-            watch = [client.sock, wake_r] + ([self.stdin] if stdin_open else [])
+            if self.unnoted and self.offset is not None and not _readable(client.sock):
+                client.send_written(self.sub, self.offset)
+                self.unnoted = False
+            reading = stdin_open and not self.direct
+            watch = [client.sock, wake_r] + ([self.stdin] if reading else [])
             try:
                 readable, _, _ = select.select(watch, [], [])
             except InterruptedError:
@@ -206,7 +261,7 @@ class Attachment:
                     client.send_request(
                         "resize", session=self.sid, cols=size[0], rows=size[1], sub=self.sub
                     )
-            if stdin_open and self.stdin in readable:
+            if reading and self.stdin in readable:
                 data = os.read(self.stdin, STDIN_READ)
                 if not data:
                     stdin_open = False
@@ -238,24 +293,26 @@ class Attachment:
                 self.reason = "the daemon was replaced by a new one; the session is gone"
                 self.status = 1
                 return False
-            try:
-                result = client.call(
+
+            def request(extra: dict[str, Any], client: Client = client) -> dict[str, Any]:
+                return client.call(
                     "attach",
                     session=self.sid,
                     since=self.offset,
                     read_only=self.read_only,
                     cols=size[0] if size else None,
                     rows=size[1] if size else None,
+                    **extra,
                 )
+
+            try:
+                self._begin(request)
             except DaemonError as exc:
                 self.reason, self.status = f"cannot attach again: {exc.message}", 1
                 return False
             except ClientError:
                 continue
-            self.client, self.sub = client, result["sub"]
-            if result.get("redraw"):
-                self._write(str(result["redraw"]).encode("utf-8", "replace"))
-            self.offset = result["start"]
+            self.client = client
             return True
         return False
 
@@ -272,29 +329,9 @@ class Attachment:
         if isinstance(event, Output) and event.sub == self.sub:
             self._write(event.data)
             self.offset = event.offset + len(event.data)
+            self.unnoted = self.direct
         elif isinstance(event, Event) and event.sub == self.sub:
-            if event.event == "end":
-                fields = event.fields
-                if fields.get("reason") == "removed":
-                    self.reason, self.status = "the session was removed", 1
-                else:
-                    session = {"state": "exited", **fields, "signal_name": None}
-                    self.reason = f"session ended ({render.exit_text(session)})"
-                    self.status = render.exit_status(session)
-                return True
-            if event.event == "role":
-                if event.fields.get("role") == "observer":
-                    self._notice("another client took control; you are observing")
-                elif not self.read_only:
-                    self._notice("you are in control again")
-            elif event.event == "skipped":
-                self.offset = None
-                now = time.monotonic()
-                if not self.redraws and now - self.last_redraw >= REDRAW_INTERVAL:
-                    self.last_redraw = now
-                    self.redraws.add(
-                        self.client.send_request("screen", session=self.sid, ansi=True)
-                    )
+            return self._handle_event(event)
         elif isinstance(event, Result) and event.id in self.redraws:
             self.redraws.discard(event.id)
             self._write(str(event.result.get("ansi", "")).encode("utf-8", "replace"))
@@ -304,17 +341,48 @@ class Attachment:
             return True
         return False
 
+    def _handle_event(self, event: Event) -> bool:
+        if event.event == "end":
+            fields = event.fields
+            if fields.get("reason") == "removed":
+                self.reason, self.status = "the session was removed", 1
+            else:
+                session = {"state": "exited", **fields, "signal_name": None}
+                self.reason = f"session ended ({render.exit_text(session)})"
+                self.status = render.exit_status(session)
+            return True
+        if event.event == "detached":
+            self.reason = f"detached from session {self.sid}"
+            return True
+        if event.event == "hangup":
+            self.reason, self.status = "the terminal went away; the session goes on", 1
+            return True
+        if event.event == "relayed":
+            self.direct = self.unnoted = False
+            offset = event.fields.get("offset")
+            if isinstance(offset, int):
+                self.offset = max(offset, self.offset or 0)
+        elif event.event == "role":
+            if event.fields.get("role") == "observer":
+                self._notice("another client took control; you are observing")
+            elif not self.read_only:
+                self._notice("you are in control again")
+        elif event.event == "skipped":
+            self.offset = None
+            now = time.monotonic()
+            if not self.redraws and now - self.last_redraw >= REDRAW_INTERVAL:
+                self.last_redraw = now
+                self.redraws.add(self.client.send_request("screen", session=self.sid, ansi=True))
+        return False
+
 
 def attach_loop(
     client: Client,
-    session: dict[str, Any],
-    sub: int,
+    request: Request,
     detach_key: int | None,
     *,
-    redraw: str | None = None,
     read_only: bool = False,
-    offset: int | None = 0,
+    relay: bool = False,
 ) -> int:
-    attachment = Attachment(client, session, sub, detach_key, read_only=read_only)
-    attachment.offset = offset
-    return attachment.run(redraw)
+    attachment = Attachment(client, detach_key, read_only=read_only, relay=relay)
+    return attachment.run(request)

@@ -447,14 +447,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return render.exit_status(final)
 
 
+def _spawned(session: dict[str, Any]) -> dict[str, Any]:
+    """A spawn's reply in the form of an attach's."""
+    return {
+        "session": session,
+        "sub": session["sub"],
+        "start": 0,
+        "redraw": None,
+        "terminal": session.get("terminal"),
+    }
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     from supervisor.cli.attach import attach_loop, parse_detach_key
 
     key = parse_detach_key(args.detach_key)
     size = args.size or _terminal_size()
     with _client(args) as client:
-        session = client.call("spawn", input=True, **_spawn_request(args, size))
-        return attach_loop(client, session, session["sub"], key)
+        spawn = _spawn_request(args, size)
+        return attach_loop(
+            client,
+            lambda extra: _spawned(client.call("spawn", input=True, **spawn, **extra)),
+            key,
+            relay=args.relay,
+        )
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -463,21 +479,19 @@ def cmd_attach(args: argparse.Namespace) -> int:
     key = parse_detach_key(args.detach_key)
     size = _terminal_size()
     with _client(args) as client:
-        result = client.call(
-            "attach",
-            session=args.session,
-            read_only=args.read_only,
-            cols=size[0] if size else None,
-            rows=size[1] if size else None,
-        )
         return attach_loop(
             client,
-            result["session"],
-            result["sub"],
+            lambda extra: client.call(
+                "attach",
+                session=args.session,
+                read_only=args.read_only,
+                cols=size[0] if size else None,
+                rows=size[1] if size else None,
+                **extra,
+            ),
             key,
-            redraw=result.get("redraw"),
             read_only=args.read_only,
-            offset=result["start"],
+            relay=args.relay,
         )
 
 
@@ -592,5 +606,9 @@ def _opencode_open(args: argparse.Namespace, session_id: str, directory: str) ->
         from supervisor.cli.attach import attach_loop, parse_detach_key
 
         key = parse_detach_key(args.detach_key)
-        session = client.call("spawn", input=True, **request)
-        return attach_loop(client, session, session["sub"], key)
+        return attach_loop(
+            client,
+            lambda extra: _spawned(client.call("spawn", input=True, **request, **extra)),
+            key,
+            relay=args.relay,
+        )

@@ -68,6 +68,16 @@ def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _attach_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+    p.add_argument(
+        "--relay",
+        action="store_true",
+        help="carry the terminal's bytes over the control socket instead of handing the "
+        "terminal itself to the daemon",
+    )
+
+
 def _spawn_options(parser: argparse.ArgumentParser, *, name: bool = True) -> None:
     if name:
         parser.add_argument("--name", help="a unique name for the session")
@@ -133,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "spawn":
             p.add_argument("--json", action="store_true", help="print the session object")
         else:
-            p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+            _attach_options(p)
         _command(p)
 
     p = add("list", "list sessions")
@@ -202,11 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("session_id", metavar="SESSION_ID")
     q.add_argument("--name", help="a unique name for the terminal")
     q.add_argument("--detach", action="store_true", help="start it without attaching")
-    q.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+    _attach_options(q)
 
     p = add("attach", "attach this terminal to a session")
     p.add_argument("session", metavar="SESSION")
-    p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+    _attach_options(p)
     p.add_argument(
         "--read-only", action="store_true", help="observe: never take control, type nothing"
     )

@@ -1,5 +1,6 @@
 """The blocking client: plain sockets, no event loop. The CLI is built on it."""
 
+import array
 import base64
 import contextlib
 import errno
@@ -158,9 +159,15 @@ class Client:
 
     # -- requests -----------------------------------------------------------------
 
-    def send_request(self, op: str, **args: Any) -> RequestId:
+    def send_request(self, op: str, *, pass_fd: int | None = None, **args: Any) -> RequestId:
+        """Send a request; `pass_fd` goes along with it (SCM_RIGHTS, in the same message)."""
         request_id, frame = self.protocol.request(op, args)
-        self.sock.sendall(frame)
+        if pass_fd is None:
+            self.sock.sendall(frame)
+        else:
+            rights = array.array("i", [pass_fd]).tobytes()
+            sent = self.sock.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+            self.sock.sendall(frame[sent:])
         return request_id
 
     def wait_reply(
@@ -188,13 +195,23 @@ class Client:
             self.receive(left)
 
     def call(
-        self, op: str, *, reply_timeout: "float | _Default | None" = DEFAULT, **args: Any
+        self,
+        op: str,
+        *,
+        reply_timeout: "float | _Default | None" = DEFAULT,
+        pass_fd: int | None = None,
+        **args: Any,
     ) -> dict[str, Any]:
         """Send one request and wait for its result (or raise its error)."""
-        return self.wait_reply(self.send_request(op, **args), timeout=reply_timeout)
+        return self.wait_reply(
+            self.send_request(op, pass_fd=pass_fd, **args), timeout=reply_timeout
+        )
 
     def send_input(self, sub: int, data: bytes) -> None:
         self.sock.sendall(self.protocol.input(sub, data))
+
+    def send_written(self, sub: int, offset: int) -> None:
+        self.sock.sendall(self.protocol.written(sub, offset))
 
     # -- conveniences -----------------------------------------------------------
 

@@ -1,0 +1,123 @@
+"""The attached terminal handed to the daemon: it writes the output and reads the keys
+itself, hands floods of output to the client, and lets go of the terminal at the end."""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.conftest import Sandbox, wait_until
+from tests.e2e.test_attach import PROMPT, outer_shell, stty_state
+
+pytestmark = pytest.mark.slow
+
+INNER = r"bash-[\d.]+[#$] "
+PTYSUP = str(Path(sys.executable).parent / "ptysup")
+
+
+def held_terminals(pid: int) -> set[str]:
+    """The terminals process `pid` has open (other than /dev/ptmx masters)."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("/dev/pts/"):
+            held.add(target)
+    return held
+
+
+def outer_tty(shell: pexpect.spawn) -> str:
+    shell.sendline("tty")
+    shell.expect(r"(/dev/pts/\d+)\r\n")
+    tty = shell.match.group(1)
+    shell.expect_exact(PROMPT)
+    return tty
+
+
+def test_the_daemon_holds_the_terminal_while_attached_and_lets_go(sandbox: Sandbox) -> None:
+    shell = outer_shell(sandbox)
+    tty = outer_tty(shell)
+    before = stty_state(shell)
+    shell.sendline("ptysup new -- bash --norc --noprofile")
+    shell.expect(INNER)
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    assert tty in held_terminals(pid)
+    shell.sendline("echo typed-$((6*7))")
+    shell.expect_exact("typed-42")
+    shell.sendcontrol("\\")
+    shell.expect_exact("[ptysup: detached from session 1]")
+    shell.expect_exact(PROMPT)
+    assert wait_until(lambda: tty not in held_terminals(pid))
+    assert stty_state(shell) == before
+    # The daemon reads no more keys from this terminal: the outer shell gets all of them.
+    shell.sendline("read line; echo got=$line")
+    shell.sendline("every-key-arrives")
+    shell.expect_exact("got=every-key-arrives")
+    shell.expect_exact(PROMPT)
+
+
+def test_relay_keeps_the_terminal_in_the_client(sandbox: Sandbox) -> None:
+    shell = outer_shell(sandbox)
+    tty = outer_tty(shell)
+    shell.sendline("ptysup new --relay -- bash --norc --noprofile")
+    shell.expect(INNER)
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    assert tty not in held_terminals(pid)
+    shell.sendline("echo relayed-$((2+3))")
+    shell.expect_exact("relayed-5")
+    shell.sendcontrol("\\")
+    shell.expect_exact("[ptysup: detached from session 1]")
+    shell.expect_exact(PROMPT)
+
+
+def test_a_flood_arrives_whole_and_in_order_then_keys_echo_again(sandbox: Sandbox) -> None:
+    """A flood of output overflows the terminal, so part of it goes through the client;
+    every line must still arrive once and in order, and typing works after it."""
+    shell = outer_shell(sandbox)
+    shell.sendline("ptysup new -- bash --norc --noprofile")
+    shell.expect(INNER)
+    count = 60000
+    shell.sendline(f"seq 1 {count}; echo flood-$((1+1))-done")
+    shell.expect_exact("flood-2-done", timeout=60)
+    seen = [int(n) for n in re.findall(r"^(\d+)\r$", shell.before, re.MULTILINE)]
+    assert seen == list(range(1, count + 1))
+    shell.sendline("echo after-$((3*3))")
+    shell.expect_exact("after-9")
+    shell.sendline("exit 4")
+    shell.expect_exact("[ptysup: session ended (4)]")
+    shell.expect_exact(PROMPT)
+
+
+def test_the_end_of_the_session_gives_the_terminal_back(sandbox: Sandbox) -> None:
+    shell = outer_shell(sandbox)
+    tty = outer_tty(shell)
+    shell.sendline("ptysup new -- sh -c 'seq 1 3000; exit 5'")
+    shell.expect_exact("[ptysup: session ended (5)]", timeout=30)
+    assert "3000" in shell.before
+    shell.expect_exact(PROMPT)
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    assert wait_until(lambda: tty not in held_terminals(pid))
+    shell.sendline("echo status=$?")
+    shell.expect_exact("status=5")
+
+
+def test_a_terminal_that_goes_away_is_let_go_and_the_session_runs_on(sandbox: Sandbox) -> None:
+    sid = sandbox.spawn("bash", "--norc", "--noprofile")
+    client = pexpect.spawn(PTYSUP, ["attach", sid], env=sandbox.env, encoding="utf-8", timeout=15)
+    client.sendline("echo here-$((5+5))")
+    client.expect_exact("here-10")
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    held = held_terminals(pid)
+    assert held, "the daemon holds the attached terminal"
+    client.close(force=True)  # the terminal is gone: its master closed, the client hung up
+    assert wait_until(lambda: not (held & held_terminals(pid)))
+    assert sandbox.json("info", sid)["state"] == "running"
