@@ -31,7 +31,7 @@ QUIET = 0.1
 PATIENCE = 2.0
 """Seconds an attached terminal may hold its child back before it is skipped instead."""
 SCREEN_CHUNK = 16 * 1024
-ECHO_WAIT = float(os.environ.get("PTYSUP_ECHO_WAIT", "0.0002"))
+ECHO_WAIT = 0.0002
 """After a keystroke, how long the daemon waits for the terminal's answer before it goes
 back to the event loop: a typed key's echo then goes out without a trip through it."""
 ECHO_MISSES = 3
