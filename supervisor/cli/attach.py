@@ -121,7 +121,7 @@ Request = Callable[[dict[str, Any]], dict[str, Any]]
 for; returns {"session": ..., "sub": ..., "start": ..., "redraw": ..., "terminal": ...}."""
 
 
-def _readable(sock: Any) -> bool:
+def has_input(sock: Any) -> bool:
     readable, _, _ = select.select([sock], [], [], 0)
     return bool(readable)
 
@@ -239,7 +239,7 @@ class Attachment:
             while client.pending():
                 if self._handle(client.next_event(0)):
                     return
-            if self.unnoted and self.offset is not None and not _readable(client.sock):
+            if self.unnoted and self.offset is not None and not has_input(client.sock):
                 client.send_written(self.sub, self.offset)
                 self.unnoted = False
             reading = stdin_open and not self.direct

@@ -13,7 +13,7 @@ from typing import Any
 
 from supervisor.cli import render
 from supervisor.client.blocking import Client, connect
-from supervisor.client.errors import ClientError, ConnectionLost
+from supervisor.client.errors import ClientError, ConnectionLost, DaemonError
 from supervisor.protocol.messages import Event, Output
 
 OWN_FAILURE = 125
@@ -381,13 +381,36 @@ def _follow_again(
         return client, result["sub"]
 
 
+def _spawn_with_terminal(client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Spawn with our standard output handed to the daemon, if it is a terminal; None if it
+    is not, or the daemon cannot take it."""
+    out = sys.stdout.fileno()
+    if not os.isatty(out):
+        return None
+    try:
+        return client.call("spawn", terminal=True, pass_fd=out, **request)
+    except DaemonError as exc:
+        if exc.message.startswith("terminal:"):
+            return None
+        raise
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from supervisor.cli.attach import has_input, raw_terminal
+
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(args))
-        session = client.call(
-            "spawn", subscribe=True, lossless=True, **_spawn_request(args, _terminal_size())
-        )
+        # The child's terminal already turned its newlines into CR LF: ours must not again.
+        # Set before the spawn: the daemon may write to this terminal itself from the start.
+        stack.enter_context(raw_terminal(sys.stdout.fileno(), output_only=True))
+        request = {"subscribe": True, "lossless": True, **_spawn_request(args, _terminal_size())}
+        session = _spawn_with_terminal(client, request) if not args.relay else None
+        if session is None:
+            session = client.call("spawn", **request)
         sid, sub = session["id"], session["sub"]
+        direct = bool(session.get("terminal"))
+        """The daemon writes the output to our terminal; frames come only for floods."""
+        unnoted = False
         daemon_pid = client.daemon_pid
         offset = 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
@@ -400,13 +423,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         timed_out = False
-        from supervisor.cli.attach import raw_terminal
-
-        # The child's terminal already turned its newlines into CR LF: ours must not again.
-        stack.enter_context(raw_terminal(sys.stdout.fileno(), output_only=True))
         try:
             while True:
                 try:
+                    if unnoted and not client.pending() and not has_input(client.sock):
+                        client.send_written(sub, offset)
+                        unnoted = False
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         timed_out = True
@@ -422,9 +444,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 except ConnectionLost:
                     client, sub = _follow_again(args.socket, sid, offset, daemon_pid)
                     stack.enter_context(client)
+                    direct = unnoted = False
                     continue
                 if isinstance(event, Output):
-                    if event.offset > offset:
+                    if event.offset > offset and not direct:
                         _notice(f"skipped bytes {offset}..{event.offset}")
                     try:
                         _write_out(event.data[max(0, offset - event.offset) :])
@@ -433,6 +456,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                         client.remove(sid)
                         raise
                     offset = max(offset, event.offset + len(event.data))
+                    unnoted = direct
+                elif isinstance(event, Event) and event.event == "relayed":
+                    direct = unnoted = False
+                    offset = max(offset, int(event.fields.get("offset") or 0))
+                elif isinstance(event, Event) and event.event == "hangup":
+                    client.remove(sid)  # our terminal went away: end the child, as SIGHUP would
+                    raise ClientError("the terminal went away")
                 elif isinstance(event, Event) and event.event == "end":
                     break
         finally:

@@ -192,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     _spawn_options(p)
     p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
     p.add_argument("--keep", action="store_true", help="keep the session after it ends")
+    p.add_argument(
+        "--relay",
+        action="store_true",
+        help="receive the output over the control socket even when it goes to a terminal",
+    )
     _command(p)
 
     p = add("context", "show the OpenCode context a spawn from here would get, and why")

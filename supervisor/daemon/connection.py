@@ -313,9 +313,10 @@ class Connection:
         read_only: bool,
         first: bytes | None,
         start: int,
+        keys: bool,
     ) -> None:
-        """`sub`'s output from `start` on goes to the terminal `fd` (after `first`), its keys
-        come from it. Call it before the subscription's first output is queued."""
+        """`sub`'s output from `start` on goes to the terminal `fd` (after `first`); with
+        `keys`, its keys come from it. Call it before the subscription's first output."""
         link = TerminalLink(
             fd,
             sub,
@@ -325,6 +326,7 @@ class Connection:
             read_only=read_only,
             on_end=self._terminal_ended,
             start=start,
+            keys=keys,
         )
         self.terminals[sub.id] = link
         assert self._nursery is not None

@@ -256,8 +256,8 @@ class Daemon:
             caller_directory=args.caller_directory or env.get("OPENCODE_DIRECTORY"),
             cwd=self.registry.child_cwd(args),
         )
-        if args.terminal and not args.input:
-            raise ProtocolError(BAD_REQUEST, "spawn: terminal needs input")
+        if args.terminal and not (args.input or args.subscribe):
+            raise ProtocolError(BAD_REQUEST, "spawn: terminal needs subscribe or input")
         terminal = conn.passed_terminal() if args.terminal else None
         try:
             session = self.registry.spawn(args, context)
@@ -280,6 +280,7 @@ class Daemon:
                     read_only=False,
                     first=None,
                     start=0,
+                    keys=args.input,
                 )
             session.subscribe(sub, 0)
             if args.input:
@@ -311,6 +312,7 @@ class Daemon:
                 read_only=args.read_only,
                 first=redraw.encode("utf-8", "replace") if redraw else None,
                 start=since,
+                keys=True,
             )
             redraw = None
         try:

@@ -71,8 +71,11 @@ class TerminalLink:
         read_only: bool,
         on_end: Callable[["TerminalLink", str], None],
         start: int,
+        keys: bool = True,
     ) -> None:
         self.fd = fd
+        self.keys = keys
+        """Read keys from the terminal (an attached client); else only write to it."""
         self.sub = sub
         self.session = session
         self.deliver = deliver
@@ -102,8 +105,9 @@ class TerminalLink:
                     await self._write_all(first)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer)
-                    await self._reader()
-                    nursery.cancel_scope.cancel()
+                    if self.keys:
+                        await self._reader()
+                        nursery.cancel_scope.cancel()
             except (OSError, trio.ClosedResourceError):
                 self._end("hangup")
             finally:

@@ -121,3 +121,36 @@ def test_a_terminal_that_goes_away_is_let_go_and_the_session_runs_on(sandbox: Sa
     client.close(force=True)  # the terminal is gone: its master closed, the client hung up
     assert wait_until(lambda: not (held & held_terminals(pid)))
     assert sandbox.json("info", sid)["state"] == "running"
+
+
+def test_run_hands_its_terminal_over_for_output_and_every_line_arrives(
+    sandbox: Sandbox,
+) -> None:
+    shell = outer_shell(sandbox)
+    tty = outer_tty(shell)
+    shell.sendline("ptysup run -- sh -c 'seq 1 40000; echo half-$((1+1)); read x; exit 6'")
+    shell.expect_exact("half-2", timeout=60)
+    seen = [int(n) for n in re.findall(r"^(\d+)\r$", shell.before, re.MULTILINE)]
+    assert seen == list(range(1, 40001))
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    assert tty in held_terminals(pid)
+    sid = sandbox.json("list")[0]["id"]
+    sandbox.ok("write", str(sid), "go\n")  # run reads no keys: they reach the child this way
+    shell.expect_exact(PROMPT)
+    shell.sendline("echo status=$?")
+    shell.expect_exact("status=6")
+    assert wait_until(lambda: tty not in held_terminals(pid))
+
+
+def test_run_with_relay_receives_the_output_itself(sandbox: Sandbox) -> None:
+    shell = outer_shell(sandbox)
+    tty = outer_tty(shell)
+    shell.sendline("ptysup run --relay -- sh -c 'echo relayed-$((4+4)); read x'")
+    shell.expect_exact("relayed-8")
+    pid = sandbox.daemon_pid()
+    assert pid is not None
+    assert tty not in held_terminals(pid)
+    sid = sandbox.json("list")[0]["id"]
+    sandbox.ok("write", str(sid), "go\n")
+    shell.expect_exact(PROMPT)
