@@ -236,15 +236,16 @@ class Session:
                         await self._flowing.wait()
                     self._lose_patience()
                 await trio.lowlevel.wait_readable(fd)
-                if not self._drain_once():
+                if self._drain_once() < 0:
                     break
         except (trio.ClosedResourceError, OSError):
             pass
         finally:
             self._drained.set()
 
-    def _drain_once(self) -> bool:
-        """Read until the master would block; publish one batch. False at end of output."""
+    def _drain_once(self) -> int:
+        """Read until the master would block; publish one batch. The bytes read, or -1 at
+        the end of output."""
         chunks: list[bytes] = []
         size = 0
         alive = True
@@ -265,7 +266,7 @@ class Session:
             size += len(data)
         if chunks:
             self._publish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        return alive
+        return size if alive else -1
 
     _echo_misses = 0
     _echo_resume = 0.0

@@ -22,6 +22,9 @@ from supervisor.protocol import BAD_REQUEST, ProtocolError
 log = structlog.get_logger("supervisor.terminal")
 
 READ_SIZE = 4096
+SETTLE = 0.05
+"""After output went to the client (a flood), how long before the daemon takes over the
+writing again: in a flood the terminal would only fill up again at once."""
 HOLD = 64 * 1024
 """How far the terminal may fall behind before the session stops reading for it: the
 terminal then takes the output in large writes rather than one chunk per wake-up."""
@@ -91,6 +94,7 @@ class TerminalLink:
         self._wakeup.set()
         self._scope = trio.CancelScope()
         self._last_redraw = 0.0
+        self._relayed_at = 0.0
         sub.written = sub.sent = start
         sub.hold = min(sub.hold, HOLD)
         sub.terminal = sub.sink = self
@@ -141,6 +145,7 @@ class TerminalLink:
 
     def _relay(self) -> None:
         self.relaying = True
+        self._relayed_at = time.monotonic()
         sub = self.sub
         sub.sink = None
         sub.hold = sub.backlog
@@ -150,9 +155,16 @@ class TerminalLink:
 
     def written(self, offset: int) -> None:
         """The client has written the output frames up to `offset`: if that is all of them,
-        output goes to the terminal directly again."""
+        and the flood that sent output its way is a while ago, output goes to the terminal
+        directly again."""
         sub = self.sub
-        if self.relaying and not self.closed and offset >= sub.sent and not sub.queued:
+        if (
+            self.relaying
+            and not self.closed
+            and offset >= sub.sent
+            and not sub.queued
+            and time.monotonic() - self._relayed_at >= SETTLE
+        ):
             sub.outbox.forget(sub)
             self.relaying = False
             sub.written = sub.sent
