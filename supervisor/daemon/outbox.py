@@ -125,6 +125,8 @@ class Poured(Enum):
 class Sink(Protocol):
     """Where a subscription's output goes instead of the connection: the client's terminal."""
 
+    rdev: int
+
     def ready(self) -> None: ...
 
 

@@ -14,7 +14,7 @@ from supervisor.daemon.connection import Connection
 from supervisor.daemon.context import Context, ProjectCache, decide
 from supervisor.daemon.peers import peer_of
 from supervisor.daemon.registry import Registry, parse_signal
-from supervisor.daemon.session import SessionClosed
+from supervisor.daemon.session import Session, SessionClosed
 from supervisor.protocol import (
     BAD_REQUEST,
     CONFLICT,
@@ -296,6 +296,13 @@ class Daemon:
         model = await session.screen() if args.since is None else None
         # From here on nothing awaits: the redraw is the screen at exactly `since`.
         terminal = conn.passed_terminal() if args.terminal else None
+        if terminal is not None and (shown := self._shown_in(terminal, session)) is not None:
+            os.close(terminal)
+            raise ProtocolError(
+                CONFLICT,
+                f"cannot attach session {session.id} here: this terminal is session "
+                f"{shown.id}'s, which would then show itself",
+            )
         since = session.ring.end if args.since is None else args.since
         sub = conn.new_subscription(
             session.id, follow=True, input=not args.read_only, lossless=not args.read_only
@@ -328,6 +335,29 @@ class Daemon:
             "terminal": terminal is not None,
             "session": session.describe(),
         }
+
+    def _shown_in(self, fd: int, target: Session) -> Session | None:
+        """The session whose terminal `fd` is, if showing `target` there would make a
+        session show its own output: the terminal is `target`'s, or that of a session
+        shown (through held terminals) in `target`'s."""
+        terminals: dict[int, Session] = {}
+        for session in self.registry.sessions.values():
+            with contextlib.suppress(OSError):
+                terminals[os.stat(session.tty).st_rdev] = session
+        first = terminals.get(os.fstat(fd).st_rdev)
+        waiting = [first] if first is not None else []
+        seen: set[str] = set()
+        while waiting:
+            current = waiting.pop()
+            if current is target:
+                return first
+            if current.id in seen:
+                continue
+            seen.add(current.id)
+            for sub in current.subscribers.values():
+                if sub.terminal is not None and (shown := terminals.get(sub.terminal.rdev)):
+                    waiting.append(shown)
+        return None
 
     async def _screen(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, ScreenArgs)

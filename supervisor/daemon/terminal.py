@@ -77,6 +77,8 @@ class TerminalLink:
         keys: bool = True,
     ) -> None:
         self.fd = fd
+        self.rdev = os.fstat(fd).st_rdev
+        """The terminal's device."""
         self.keys = keys
         """Read keys from the terminal (an attached client); else only write to it."""
         self.sub = sub

@@ -154,3 +154,22 @@ def test_run_with_relay_receives_the_output_itself(sandbox: Sandbox) -> None:
     sid = sandbox.json("list")[0]["id"]
     sandbox.ok("write", str(sid), "go\n")
     shell.expect_exact(PROMPT)
+
+
+def test_a_session_is_never_attached_inside_itself(sandbox: Sandbox) -> None:
+    """Inside session 1, attaching 1 (or 2, when 2 shows 1) would feed its output back
+    into itself for ever; it is refused and both sessions go on."""
+    shell = outer_shell(sandbox)
+    shell.sendline("ptysup new --name one -- bash --norc --noprofile")
+    shell.expect(INNER)
+    shell.sendline("ptysup attach one")
+    shell.expect_exact("this terminal is session 1's, which would then show itself")
+    shell.expect(INNER)
+    shell.sendline("ptysup new --name two -- bash --norc --noprofile")  # two shown in one
+    shell.expect(INNER)
+    shell.sendline("ptysup attach one")
+    shell.expect_exact("cannot attach session 1 here: this terminal is session 2's")
+    shell.expect(INNER)
+    shell.sendline("echo still-$((1+2))")
+    shell.expect_exact("still-3")
+    assert [s["state"] for s in sandbox.json("list")] == ["running", "running"]
