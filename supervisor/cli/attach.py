@@ -165,6 +165,8 @@ class Attachment:
         """The daemon holds the terminal now."""
         self.unnoted = False
         """Output frames were written that the daemon has not been told of."""
+        self.observing = False
+        """Told that another client has control."""
         self.stdin = sys.stdin.fileno()
         self.stdout = sys.stdout.fileno()
         self.redraws: set[Any] = set()
@@ -363,10 +365,12 @@ class Attachment:
             if isinstance(offset, int):
                 self.offset = max(offset, self.offset or 0)
         elif event.event == "role":
-            if event.fields.get("role") == "observer":
+            role = event.fields.get("role")
+            if role == "observer" and not self.read_only:
                 self._notice("another client took control; you are observing")
-            elif not self.read_only:
+            elif role == "controller" and self.observing:
                 self._notice("you are in control again")
+            self.observing = role == "observer"
         elif event.event == "skipped":
             self.offset = None
             now = time.monotonic()

@@ -45,6 +45,7 @@ def test_the_daemon_holds_the_terminal_while_attached_and_lets_go(sandbox: Sandb
     before = stty_state(shell)
     shell.sendline("ptysup new -- bash --norc --noprofile")
     shell.expect(INNER)
+    assert "in control" not in shell.before  # the first control is no news
     pid = sandbox.daemon_pid()
     assert pid is not None
     assert tty in held_terminals(pid)
