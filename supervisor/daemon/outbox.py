@@ -295,19 +295,20 @@ class Subscription:
         while items:
             kind, value = items[0]
             if kind >= 0:
-                run = [
-                    data
-                    for _, data in itertools.takewhile(
-                        lambda item: item[0] >= 0, itertools.islice(items, MAX_BUFFERS)
-                    )
-                ]
+                run: list[bytes] = []
+                size = 0
+                for kind, data in items:
+                    if kind < 0 or len(run) == MAX_BUFFERS:
+                        break
+                    run.append(data)  # type: ignore[arg-type]
+                    size += len(data)  # type: ignore[arg-type]
                 try:
-                    n = os.writev(fd, run)  # type: ignore[arg-type]
+                    n = os.write(fd, run[0]) if len(run) == 1 else os.writev(fd, run)
                 except BlockingIOError:
                     result = Poured.BLOCKED
                     break
                 self._pending -= n
-                full = n < sum(map(len, run))  # type: ignore[arg-type]
+                full = n < size
                 while n:
                     kind, data = items[0]
                     assert isinstance(data, bytes)
