@@ -59,6 +59,19 @@ def session_pids(sid: int) -> list[int]:
     return [pid for pid, fields in proc_stats() if int(fields[3]) == sid and fields[0] != b"Z"]
 
 
+def held_terminals(pid: int) -> set[str]:
+    """The terminals (/dev/pts/N) process `pid` has open."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("/dev/pts/"):
+            held.add(target)
+    return held
+
+
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -126,6 +126,18 @@ def has_input(sock: Any) -> bool:
     return bool(readable)
 
 
+def handing_over(request: Request, fd: int | None, **extra: Any) -> dict[str, Any]:
+    """Make the request with the terminal `fd` handed to the daemon (and `extra`); without
+    it when there is none, or when the daemon cannot take it."""
+    if fd is not None:
+        try:
+            return request({"pass_fd": fd, "terminal": True, **extra})
+        except DaemonError as exc:
+            if not exc.message.startswith("terminal:"):
+                raise
+    return request({})
+
+
 def terminal_to_pass(stdin: int, stdout: int) -> int | None:
     """The terminal to hand to the daemon: when input and output are the same terminal and
     this process is in its foreground (in the background, the daemon would read keys meant
@@ -181,15 +193,7 @@ class Attachment:
     def _begin(self, request: Request) -> None:
         """Make the request: with the terminal handed over where it can be."""
         fd = None if self.relay else terminal_to_pass(self.stdin, self.stdout)
-        result = None
-        if fd is not None:
-            try:
-                result = request({"pass_fd": fd, "terminal": True, "detach_key": self.detach_key})
-            except DaemonError as exc:
-                if not exc.message.startswith("terminal:"):
-                    raise
-        if result is None:
-            result = request({})
+        result = handing_over(request, fd, detach_key=self.detach_key)
         self.sid = result["session"]["id"]
         self.sub = result["sub"]
         self.direct = bool(result.get("terminal"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from supervisor.cli import render
 from supervisor.client.blocking import Client, connect
-from supervisor.client.errors import ClientError, ConnectionLost, DaemonError
+from supervisor.client.errors import ClientError, ConnectionLost
 from supervisor.protocol.messages import Event, Output
 
 OWN_FAILURE = 125
@@ -381,22 +381,8 @@ def _follow_again(
         return client, result["sub"]
 
 
-def _spawn_with_terminal(client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
-    """Spawn with our standard output handed to the daemon, if it is a terminal; None if it
-    is not, or the daemon cannot take it."""
-    out = sys.stdout.fileno()
-    if not os.isatty(out):
-        return None
-    try:
-        return client.call("spawn", terminal=True, pass_fd=out, **request)
-    except DaemonError as exc:
-        if exc.message.startswith("terminal:"):
-            return None
-        raise
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from supervisor.cli.attach import has_input, raw_terminal
+    from supervisor.cli.attach import handing_over, has_input, raw_terminal
 
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(args))
@@ -404,9 +390,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Set before the spawn: the daemon may write to this terminal itself from the start.
         stack.enter_context(raw_terminal(sys.stdout.fileno(), output_only=True))
         request = {"subscribe": True, "lossless": True, **_spawn_request(args, _terminal_size())}
-        session = _spawn_with_terminal(client, request) if not args.relay else None
-        if session is None:
-            session = client.call("spawn", **request)
+        out = sys.stdout.fileno()
+        session = handing_over(
+            lambda extra: client.call("spawn", **request, **extra),
+            out if os.isatty(out) and not args.relay else None,
+        )
         sid, sub = session["id"], session["sub"]
         direct = bool(session.get("terminal"))
         """The daemon writes the output to our terminal; frames come only for floods."""

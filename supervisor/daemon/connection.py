@@ -62,8 +62,8 @@ def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    for fd in fds:
-        if not RECV_FLAGS:
+    if not RECV_FLAGS:  # no MSG_CMSG_CLOEXEC here: close them on exec by hand
+        for fd in fds:
             os.set_inheritable(fd, False)
     return list(fds)
 

@@ -34,12 +34,17 @@ def outer_shell(sandbox: Sandbox) -> pexpect.spawn:
     return shell
 
 
-def stty_state(shell: pexpect.spawn) -> str:
-    shell.sendline("stty -g")
-    shell.expect(r"([0-9a-f]+(?::[0-9a-f]+){10,})\r\n")
-    state = shell.match.group(1)
+def ask(shell: pexpect.spawn, command: str, pattern: str) -> str:
+    """Run `command` in the outer shell; the first group of `pattern` in what it prints."""
+    shell.sendline(command)
+    shell.expect(pattern)
+    found = shell.match.group(1)
     shell.expect_exact(PROMPT)
-    return state
+    return found
+
+
+def stty_state(shell: pexpect.spawn) -> str:
+    return ask(shell, "stty -g", r"([0-9a-f]+(?::[0-9a-f]+){10,})\r\n")
 
 
 def test_new_type_detach_restores_terminal_and_session_runs_on(sandbox: Sandbox) -> None:

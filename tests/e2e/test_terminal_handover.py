@@ -1,7 +1,6 @@
 """The attached terminal handed to the daemon: it writes the output and reads the keys
 itself, hands floods of output to the client, and lets go of the terminal at the end."""
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -9,8 +8,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import Sandbox, wait_until
-from tests.e2e.test_attach import PROMPT, outer_shell, stty_state
+from tests.conftest import Sandbox, held_terminals, wait_until
+from tests.e2e.test_attach import PROMPT, ask, outer_shell, stty_state
 
 pytestmark = pytest.mark.slow
 
@@ -18,25 +17,8 @@ INNER = r"bash-[\d.]+[#$] "
 PTYSUP = str(Path(sys.executable).parent / "ptysup")
 
 
-def held_terminals(pid: int) -> set[str]:
-    """The terminals process `pid` has open (other than /dev/ptmx masters)."""
-    held = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("/dev/pts/"):
-            held.add(target)
-    return held
-
-
 def outer_tty(shell: pexpect.spawn) -> str:
-    shell.sendline("tty")
-    shell.expect(r"(/dev/pts/\d+)\r\n")
-    tty = shell.match.group(1)
-    shell.expect_exact(PROMPT)
-    return tty
+    return ask(shell, "tty", r"(/dev/pts/\d+)\r\n")
 
 
 def test_the_daemon_holds_the_terminal_while_attached_and_lets_go(sandbox: Sandbox) -> None:

@@ -11,24 +11,10 @@ import pytest
 
 from supervisor.client import DaemonError, connect
 from supervisor.protocol.messages import Error, Output
-from tests.conftest import Sandbox, wait_until
+from tests.conftest import Sandbox, held_terminals, wait_until
+from tests.reliability.helpers import fd_count
 
 pytestmark = pytest.mark.slow
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def holds(pid: int, device: str) -> bool:
-    """Whether process `pid` has the terminal `device` open."""
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == device:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def daemon_pid(sandbox: Sandbox) -> int:
@@ -102,9 +88,9 @@ def test_attach_with_a_terminal_writes_there_and_reads_keys_from_it(sandbox: San
             while client.receive(0.2):
                 pass
             assert not any(isinstance(e, Output) for e in client._events), "no output frames"
-            assert holds(pid, os.ttyname(slave))
+            assert os.ttyname(slave) in held_terminals(pid)
         # the client went away: the daemon lets go of its terminal
-        assert wait_until(lambda: not holds(pid, os.ttyname(slave)))
+        assert wait_until(lambda: os.ttyname(slave) not in held_terminals(pid))
     finally:
         os.close(master)
         os.close(slave)
