@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from stress.wire import call
-from supervisor.procs import alive
+from supervisor.procfs import alive
 
 MARKER = "PTYSUP_STRESS_RUN"
 

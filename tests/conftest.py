@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.procs import alive
+from supervisor.procfs import alive
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

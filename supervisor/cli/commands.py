@@ -35,7 +35,7 @@ def _child_env(args: argparse.Namespace) -> dict[str, str] | None:
     if args.clean_env:
         env = None
         if args.env:
-            from supervisor.daemon.registry import minimal_env
+            from supervisor.environment import minimal_env
 
             env = minimal_env()
             env["TERM"] = os.environ.get("TERM", "xterm-256color")

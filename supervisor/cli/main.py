@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "write" and args.text == ["-"]:
         args.text = None
     if args.cmd == "daemon":
-        from supervisor.daemon.main import run
+        from supervisor.daemon.lifecycle.main import run
         from supervisor.paths import resolve_socket
 
         if args.check_state:
-            from supervisor.daemon.main import check_state
+            from supervisor.daemon.lifecycle.main import check_state
 
             return check_state(args.check_state)
         return run(

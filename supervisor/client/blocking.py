@@ -15,7 +15,7 @@ from supervisor import __version__
 from supervisor.client.autostart import start_daemon
 from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
 from supervisor.paths import check_socket_path, resolve_socket
-from supervisor.procs import alive
+from supervisor.procfs import alive
 from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection, ClientEvent
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result

@@ -1,22 +1,23 @@
-"""All sessions of the daemon: ids, names, limits, and how a spawn request becomes one."""
+"""All sessions of the daemon: ids, names, limits, events, and how a spawn request becomes
+a session."""
 
-import os
-import pwd
-import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
 
-from supervisor.daemon import pty, reaper
-from supervisor.daemon.childwatch import WATCHED
-from supervisor.daemon.context import Context
-from supervisor.daemon.outbox import Subscription
-from supervisor.daemon.peers import lineage
-from supervisor.daemon.session import Session
-from supervisor.daemon.state import SessionState
-from supervisor.protocol import CONFLICT, LIMIT, NOT_FOUND, ProtocolError
+from supervisor.daemon.session import snapshot
+from supervisor.daemon.session.ring import Ring
+from supervisor.daemon.session.session import Session
+from supervisor.daemon.session.snapshot import SessionState
+from supervisor.daemon.session.subscription import Subscription
+from supervisor.daemon.spawn.childenv import ChildSetup, child_cwd, child_env
+from supervisor.daemon.spawn.context import Context
+from supervisor.daemon.system import procs, pty, reaper
+from supervisor.daemon.system.childwatch import WATCHED
+from supervisor.daemon.system.peers import lineage
+from supervisor.protocol import BAD_REQUEST, CONFLICT, LIMIT, NOT_FOUND, ProtocolError
 from supervisor.protocol.requests import SpawnArgs
 from supervisor.settings import Settings
 
@@ -25,40 +26,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("supervisor.registry")
 
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
-DEFAULT_TERM = "xterm-256color"
 SHUTDOWN_POLL = 0.05
-GATEWAY_PRIVATE = ("OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME")
-"""Never in a child's environment while the gateway serves it: it talks to the gateway."""
-
-
-def minimal_env() -> dict[str, str]:
-    """The environment of a child whose caller sent none: enough to log in, no more."""
-    entry = pwd.getpwuid(os.getuid())
-    return {
-        "HOME": entry.pw_dir,
-        "USER": entry.pw_name,
-        "LOGNAME": entry.pw_name,
-        "SHELL": entry.pw_shell or "/bin/sh",
-        "PATH": DEFAULT_PATH,
-        "LANG": "C.UTF-8",
-    }
-
-
-def parse_signal(value: str | int) -> int:
-    if isinstance(value, int):
-        if value in signal.valid_signals():
-            return value
-        raise ProtocolError("bad_request", f"kill: no signal number {value}")
-    name = value.upper()
-    if name.isdigit():
-        return parse_signal(int(name))
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise ProtocolError("bad_request", f"kill: unknown signal {value!r}") from None
 
 
 class Registry:
@@ -69,12 +37,12 @@ class Registry:
         self.sessions: dict[str, Session] = {}
         self._names: dict[str, Session] = {}
         self._next_id = 1
-        self.shim_dir: str | None = None
+        self.setup = ChildSetup(socket_path, opencode_bin=settings.opencode_bin or None)
         self.gateway: Gateway | None = None
         self.gateway_secrets: dict[str, str] = {}
+        """A session's gateway secret -> its project directory."""
         self.on_added: list[Callable[[Session], None]] = []
         self.on_removed: list[Callable[[Session], None]] = []
-        """A session's gateway secret -> its project directory."""
         self.event_subs: dict[int, Subscription] = {}
         nursery.start_soon(reaper.run, WATCHED.__contains__)
 
@@ -99,12 +67,8 @@ class Registry:
                 return session
         return None
 
-    @staticmethod
-    def child_env(args: SpawnArgs) -> dict[str, str]:
-        return dict(args.env) if args.env is not None else minimal_env()
-
     def child_cwd(self, args: SpawnArgs) -> str:
-        return args.cwd or self.child_env(args).get("HOME") or "/"
+        return child_cwd(args.cwd, args.env)
 
     def spawn(self, args: SpawnArgs, context: Context | None = None) -> Session:
         if len(self.sessions) >= self.settings.max_sessions:
@@ -116,34 +80,19 @@ class Registry:
         if args.name is not None and args.name in self._names:
             raise ProtocolError(CONFLICT, f"a session is already named {args.name!r}")
         session_id = str(self._next_id)
-        env = self.child_env(args)
-        env.setdefault("TERM", DEFAULT_TERM)
-        if env.get("TERM") in ("", "dumb") and args.env is None:
-            env["TERM"] = DEFAULT_TERM
-        env["PTYSUP_SESSION"] = session_id
-        env["PTYSUP_SOCKET"] = self.socket_path
-        if context is not None:
-            env.update(context.env())
         secret = None
+        gateway_url = None
         if self.gateway is not None and context is not None:
-            for key in GATEWAY_PRIVATE:
-                env.pop(key, None)
             from supervisor.opencode.gateway import new_secret
 
             secret = new_secret()
-            env["OPENCODE_SERVER_URL"] = self.gateway.url_for(secret)
-        if self.shim_dir is not None:
-            path = env.get("PATH", DEFAULT_PATH)
-            entries = [p for p in path.split(os.pathsep) if p != self.shim_dir]
-            env["PATH"] = os.pathsep.join([self.shim_dir, *entries])
-            if self.settings.opencode_bin:
-                env["PTYSUP_OPENCODE_BIN"] = self.settings.opencode_bin
+            gateway_url = self.gateway.url_for(secret)
+        env = child_env(args.env, session_id, self.setup, context, gateway_url)
         cwd = self.child_cwd(args)
         try:
             child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
         except pty.SpawnError as exc:
-            code = LIMIT if exc.limit else "bad_request"
-            raise ProtocolError(code, str(exc)) from None
+            raise ProtocolError(LIMIT if exc.limit else BAD_REQUEST, str(exc)) from None
         WATCHED.add(child.pid)
         self._next_id += 1
         session = Session(
@@ -151,12 +100,14 @@ class Registry:
             args.name,
             list(args.argv),
             cwd,
-            child,
-            args.cols,
-            args.rows,
-            self.settings.ring_size,
-            context,
-            self._finished,
+            pid=child.pid,
+            master=child.master,
+            tty=child.tty,
+            cols=args.cols,
+            rows=args.rows,
+            ring=Ring(self.settings.ring_size),
+            context=context,
+            on_finished=self._finished,
         )
         session.emit = self.emit
         if secret is not None and context is not None:
@@ -173,12 +124,12 @@ class Registry:
         return session
 
     def export(self) -> list[SessionState]:
-        return [s.export() for s in self.sessions.values()]
+        return [snapshot.export(s) for s in self.sessions.values()]
 
     def adopt(self, saved: list[SessionState], next_id: int) -> None:
         """Take over the sessions a previous daemon image handed over."""
         for entry in saved:
-            session = Session.restore(entry, self.settings.ring_size, self._finished)
+            session = snapshot.restore(entry, self.settings.ring_size, self._finished)
             session.emit = self.emit
             self.sessions[session.id] = session
             if session.name is not None:
@@ -216,7 +167,7 @@ class Registry:
             sub.push_event(event, **fields)
 
     async def remove(self, session: Session) -> None:
-        if session.state == "running" or pty.session_members(session.pid):
+        if session.state == "running" or procs.session_members(session.pid):
             await session.terminate(self.settings.kill_grace)
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
@@ -234,7 +185,7 @@ class Registry:
         """End every session at once: SIGHUP, SIGTERM, then SIGKILL to all their processes,
         looking the processes up in one pass per round, however many sessions there are."""
         sessions = list(self.sessions.values())
-        await pty.end_sessions({s.pid for s in sessions}, self.settings.kill_grace, SHUTDOWN_POLL)
+        await procs.end_sessions({s.pid for s in sessions}, self.settings.kill_grace, SHUTDOWN_POLL)
         with trio.move_on_after(5.0):
             for session in sessions:
                 await session.finished.wait()

@@ -3,12 +3,14 @@
 import base64
 import binascii
 import re
+import signal
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -105,6 +107,12 @@ class SpawnArgs(Args):
                 _no_nul(value, f"the value of {key}")
         return env
 
+    @model_validator(mode="after")
+    def _terminal_needs_a_stream(self) -> "SpawnArgs":
+        if self.terminal and not (self.input or self.subscribe):
+            raise ProtocolError(BAD_REQUEST, "spawn: terminal needs subscribe or input")
+        return self
+
     @field_validator("name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
@@ -130,13 +138,20 @@ class WriteArgs(SessionArgs):
     data: str | None = None
     data_b64: str | None = None
 
+    _payload: bytes = PrivateAttr(b"")
+
     @model_validator(mode="after")
     def _one_payload(self) -> "WriteArgs":
         if (self.data is None) == (self.data_b64 is None):
             raise ValueError("give exactly one of 'data' and 'data_b64'")
+        self._payload = self._decode()
         return self
 
     def payload(self) -> bytes:
+        """The bytes to write, decoded when the request was validated."""
+        return self._payload
+
+    def _decode(self) -> bytes:
         if self.data is not None:
             try:
                 return self.data.encode("utf-8", "surrogateescape")
@@ -188,8 +203,37 @@ class WaitArgs(SessionArgs):
     timeout: Seconds | None = None
 
 
+def parse_signal(value: str | int) -> int:
+    if isinstance(value, int):
+        if value in signal.valid_signals():
+            return value
+        raise ProtocolError(BAD_REQUEST, f"kill: no signal number {value}")
+    name = value.upper()
+    if name.isdigit():
+        return parse_signal(int(name))
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise ProtocolError(BAD_REQUEST, f"kill: unknown signal {value!r}") from None
+
+
 class KillArgs(SessionArgs):
     signal: str | int | None = None
+    """A name (TERM, SIGTERM, term) or a number; checked here, so that handlers get a
+    signal that exists."""
+
+    @field_validator("signal")
+    @classmethod
+    def _signal(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_signal(value)
+        return value
+
+    def signal_number(self) -> int:
+        assert self.signal is not None
+        return parse_signal(self.signal)
 
 
 OPS: dict[str, type[Args]] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from supervisor.daemon import state
+from supervisor.daemon.lifecycle import state
 from tests.conftest import PTYSUP, Sandbox
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The OS layer: open a terminal, start a child on it, size it, signal it, find its processes."""
+"""A new pseudo-terminal and a child started on it as the leader of a new session."""
 
 import contextlib
 import errno
@@ -9,8 +9,10 @@ import signal
 import struct
 import sys
 import termios
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from supervisor.daemon.system.fd import OwnedFd
 
 _DEFAULT_SIGNALS = frozenset(
     s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
@@ -28,7 +30,7 @@ class SpawnError(Exception):
 @dataclass(frozen=True, slots=True)
 class Child:
     pid: int
-    master: int
+    master: OwnedFd
     tty: str
 
 
@@ -98,7 +100,7 @@ def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str], cols: int, rows
         raise
     finally:
         os.close(slave)
-    return Child(pid, master, tty)
+    return Child(pid, OwnedFd(master), tty)
 
 
 def _spawn_posix(
@@ -169,137 +171,3 @@ def _spawn_error(program: str, exc: OSError) -> SpawnError:
     if exc.errno == errno.ENOEXEC:
         return SpawnError(f"cannot start {program}: not an executable format")
     return SpawnError(f"cannot start {program}: {exc.strerror}")
-
-
-_spare: int | None = None
-
-
-def keep_spare_fd() -> None:
-    """Hold one fd in reserve, so that ending sessions still works when every fd is taken."""
-    global _spare
-    if _spare is None:
-        _spare = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-
-@contextlib.contextmanager
-def _with_spare_fd() -> Iterator[None]:
-    global _spare
-    if _spare is not None:
-        os.close(_spare)
-        _spare = None
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            keep_spare_fd()
-
-
-def _scan(sids: set[int]) -> dict[int, list[int]]:
-    try:
-        return _scan_proc(sids)
-    except OSError as exc:
-        if exc.errno not in (errno.EMFILE, errno.ENFILE):
-            raise
-    with _with_spare_fd():
-        return _scan_proc(sids)
-
-
-def sessions_members(sids: set[int]) -> dict[int, list[int]]:
-    """The live processes of each of the sessions `sids`, in one pass over the processes."""
-    return _scan(sids)
-
-
-def _scan_proc(sids: set[int]) -> dict[int, list[int]]:
-    """The live processes of each of the sessions `sids`, in one pass over the processes."""
-    found: dict[int, list[int]] = {}
-    if not os.path.isdir("/proc/self"):
-        for sid in sids:
-            if members := _session_members_ps(sid):
-                found[sid] = members
-        return found
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        sid = int(fields[3])
-        if sid in sids and fields[0] != b"Z":
-            found.setdefault(sid, []).append(int(name))
-    return found
-
-
-def session_members(sid: int) -> list[int]:
-    """Every live process whose session id is `sid`."""
-    if os.path.isdir("/proc/self"):
-        return _scan({sid}).get(sid, [])
-    return _session_members_ps(sid)
-
-
-def _session_members_ps(sid: int) -> list[int]:
-    members = []
-    import subprocess
-
-    out = subprocess.run(
-        ["ps", "-A", "-o", "pid=,stat="], capture_output=True, text=True, check=False
-    ).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) < 2 or parts[1].startswith("Z"):
-            continue
-        pid = int(parts[0])
-        try:
-            if os.getsid(pid) == sid:
-                members.append(pid)
-        except OSError:
-            continue
-    return members
-
-
-def signal_pids(pids: Sequence[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            pass
-
-
-def signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def decode_status(status: int) -> tuple[int | None, int | None]:
-    """(exit_code, signal) from a wait status."""
-    if os.WIFSIGNALED(status):
-        return None, os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status), None
-    return None, None
-
-
-ESCALATION = (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL)
-KILL_WAIT = 5.0
-
-
-async def end_sessions(sids: set[int], grace: float, poll: float) -> None:
-    """End every process of the terminal sessions `sids`: SIGHUP (with SIGCONT, so that
-    stopped jobs hear it), then SIGTERM, then SIGKILL, `grace` seconds apart unless they
-    are gone sooner; the processes are looked up in one pass per round."""
-    import trio
-
-    for sig in ESCALATION:
-        members = [p for pids in sessions_members(sids).values() for p in pids]
-        if not members:
-            return
-        signal_pids(members, sig)
-        if sig == signal.SIGHUP:
-            signal_pids(members, signal.SIGCONT)
-        with trio.move_on_after(KILL_WAIT if sig == signal.SIGKILL else grace):
-            while sessions_members(sids):
-                await trio.sleep(poll)

@@ -11,9 +11,10 @@ import time
 import structlog
 import trio
 
-from supervisor.daemon import state
+from supervisor import procfs
+from supervisor.daemon.lifecycle import state
 from supervisor.daemon.registry import Registry
-from supervisor.daemon.session import Session
+from supervisor.daemon.session.session import Session
 from supervisor.service.activation import STORED_PREFIX
 from supervisor.service.notify import Notifier
 
@@ -36,9 +37,12 @@ class FdStore:
         self._written: tuple[object, ...] | None = None
 
     def added(self, session: Session) -> None:
-        if session.master >= 0:
+        if not session.master.closed:
             self.notifier.send(
-                "FDSTORE=1", f"FDNAME={store_name(session.id)}", "FDPOLL=0", fds=[session.master]
+                "FDSTORE=1",
+                f"FDNAME={store_name(session.id)}",
+                "FDPOLL=0",
+                fds=[session.master.fd],
             )
 
     def removed(self, session: Session) -> None:
@@ -76,14 +80,13 @@ def _still_ours(pid: int, master: int) -> bool:
     """Whether `pid` is still the leader of the session on this terminal, not another
     process that got its number since."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        info = procfs.stat(pid)
         slave = os.stat(os.ptsname(master)).st_rdev if hasattr(os, "ptsname") else None
     except OSError:
         return False
-    if fields[0] == b"Z" or int(fields[3]) != pid:
+    if info is None or info.zombie or info.sid != pid:
         return False
-    return slave is None or int(fields[4]) == slave
+    return slave is None or info.tty is None or info.tty == slave
 
 
 def recover(registry: Registry, directory: str, stored: dict[str, int], notifier: Notifier) -> int:

@@ -1,11 +1,12 @@
 """Who is on the other end of a Unix socket."""
 
-import os
 import socket
 import struct
 import sys
 from dataclasses import dataclass
 from typing import Protocol
+
+from supervisor import procfs
 
 
 class _Socket(Protocol):
@@ -36,37 +37,18 @@ def peer_of(sock: _Socket) -> Peer:
     return Peer(pid, uid, groups[0] if ngroups else None)
 
 
-def _parent_and_session(pid: int) -> tuple[int, int] | None:
-    """(ppid, sid) of a live process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return int(fields[1]), int(fields[3])
-    except FileNotFoundError:
-        return None
-    except OSError:
-        pass
-    try:
-        import subprocess
-
-        out = subprocess.run(
-            ["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        return (int(out), os.getsid(pid)) if out else None
-    except (OSError, ValueError):
-        return None
-
-
 def lineage(pid: int, limit: int = 64) -> list[tuple[int, int]]:
     """(pid, sid) of `pid` and each of its ancestors, nearest first, up to init."""
     chain: list[tuple[int, int]] = []
     seen: set[int] = set()
     while pid > 1 and pid not in seen and len(chain) < limit:
         seen.add(pid)
-        info = _parent_and_session(pid)
+        try:
+            info = procfs.stat(pid)
+        except OSError:
+            info = None
         if info is None:
             break
-        ppid, sid = info
-        chain.append((pid, sid))
-        pid = ppid
+        chain.append((pid, info.sid))
+        pid = info.ppid
     return chain

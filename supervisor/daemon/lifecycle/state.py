@@ -12,7 +12,8 @@ import struct
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from supervisor.daemon.session.snapshot import SessionState
 
 MAGIC = b"PTYSUP-STATE\n"
 FORMAT = 1
@@ -21,32 +22,6 @@ _LEN = struct.Struct(">I")
 
 class StateError(Exception):
     pass
-
-
-@dataclass
-class SessionState:
-    id: str
-    name: str | None
-    argv: list[str]
-    cwd: str
-    pid: int
-    tty: str
-    master: int | None
-    cols: int
-    rows: int
-    created_at: float
-    exited_at: float | None
-    exit_code: int | None
-    signal: int | None
-    state: str
-    title: str | None
-    context: dict[str, Any] | None
-    ring_end: int
-    scrollback: bytes = b""
-    exit_known: bool = True
-    parented: bool = True
-    """Whether the daemon is this child's parent (and may wait for it)."""
-    gateway_secret: str | None = None
 
 
 @dataclass

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import structlog
 import trio
 
+from supervisor import procfs
+
 log = structlog.get_logger("supervisor.reaper")
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -30,40 +32,15 @@ def become_subreaper() -> bool:
         return False
 
 
-def _children() -> list[int]:
-    pids: list[int] = []
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return pids
-    for tid in tasks:
-        try:
-            with open(f"/proc/self/task/{tid}/children") as f:
-                pids += [int(p) for p in f.read().split()]
-        except OSError:
-            continue
-    return pids
-
-
-def _zombie_session(pid: int) -> int | None:
-    """The session id of child `pid` if it is a zombie, else None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[3]) if fields[0] == b"Z" else None
-
-
 def reap_orphans(watched: Callable[[int], bool]) -> int:
     """Reap zombie children that are neither a watched session leader nor one of the
     daemon's own helpers (those share the daemon's session and are waited for by
     whoever started them). Returns how many were reaped."""
     own = os.getsid(0)
     reaped = 0
-    for pid in _children():
-        sid = _zombie_session(pid)
-        if sid is None or sid == own or watched(pid):
+    for pid in procfs.children_of_self():
+        info = procfs.stat(pid)
+        if info is None or not info.zombie or info.sid == own or watched(pid):
             continue
         try:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:

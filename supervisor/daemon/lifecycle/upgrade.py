@@ -13,9 +13,9 @@ import structlog
 import trio
 
 import supervisor
-from supervisor.daemon import state
-from supervisor.daemon.listener import Listener
-from supervisor.daemon.server import Daemon
+from supervisor.daemon.clients.hub import Hub
+from supervisor.daemon.lifecycle import state
+from supervisor.daemon.lifecycle.listener import Listener
 from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
@@ -26,11 +26,7 @@ CHECK_TIMEOUT = 30.0
 FLUSH_TIMEOUT = 0.3
 
 
-def state_path(socket_path: str) -> str:
-    return os.path.join(os.path.dirname(socket_path), STATE_NAME)
-
-
-def snapshot(daemon: Daemon, listener: Listener) -> state.DaemonState:
+def snapshot(daemon: Hub, listener: Listener) -> state.DaemonState:
     assert listener.sock is not None
     return state.DaemonState(
         socket=listener.path,
@@ -59,7 +55,7 @@ async def check_new_image(path: str) -> str | None:
     return f"the new code did not answer within {CHECK_TIMEOUT:.0f} s"
 
 
-async def perform(daemon: Daemon, listener: Listener, notifier: Notifier) -> None:
+async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
     """Carry out the pending upgrade; returns only if it was refused or failed."""
     upgrade = daemon.upgrade
     assert upgrade is not None
@@ -81,7 +77,7 @@ async def perform(daemon: Daemon, listener: Listener, notifier: Notifier) -> Non
     upgrade.checked.set()
     daemon.tell_restarting()
     with trio.move_on_after(FLUSH_TIMEOUT):
-        while not all(conn.outbox.idle for conn in daemon.connections):
+        while not all(client.outbox.idle for client in daemon.clients):
             await trio.sleep(0.005)
     # Nothing awaits from here on: the state written is the state handed over.
     try:

@@ -8,15 +8,19 @@ import trio
 import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from supervisor.daemon.clients.outbox import Outbox
+from supervisor.daemon.clients.route import Route
+from supervisor.daemon.session.subscription import MAX_BUFFERS, Subscription
 
-from supervisor.daemon.outbox import MAX_BUFFERS, Outbox, Subscription
 from supervisor.protocol.client import ClientConnection
 from supervisor.protocol.frames import encode_control
 from supervisor.protocol.messages import Event, Output, Result, result_message
 
 
 def subscription(outbox: Outbox, sub_id: int = 1, backlog: int = 1 << 20) -> Subscription:
-    return Subscription(sub_id, "s", outbox, backlog, follow=True, input=False)
+    sub = Subscription(sub_id, "s", backlog, follow=True, input=False)
+    Route(sub, outbox)
+    return sub
 
 
 async def take_bytes(outbox: Outbox) -> bytes:
@@ -262,7 +266,7 @@ async def test_busy_subscriptions_take_turns():
 
 async def test_take_always_makes_progress_when_a_batch_is_nearly_full():
     outbox = Outbox()
-    sub = Subscription(1, "1", outbox, backlog=1 << 30, follow=True, input=False)
+    sub = subscription(outbox, 1, backlog=1 << 30)
     outbox.control(encode_control({"type": "result", "id": 1, "result": {}}))
     for i in range(400):
         sub.push(i, b"x")
@@ -280,15 +284,17 @@ async def test_take_always_makes_progress_when_a_batch_is_nearly_full():
 class PipeSink:
     """A terminal stand-in: a pipe with a small buffer, read by the test."""
 
-    def __init__(self, sub: Subscription, size: int = 4096) -> None:
+    def __init__(self, sub: Subscription, outbox: Outbox, size: int = 4096) -> None:
         self.read_end, self.fd = os.pipe()
         fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, size)
         os.set_blocking(self.fd, False)
         self.sub = sub
+        self.outbox = outbox
+        self.hold = sub.backlog
         self.results: list[str] = []
 
-    def ready(self) -> None:
-        self.results.append(self.sub.pour(self.fd).value)
+    def ready(self, live: bool = False) -> None:
+        self.results.append(self.sub.pour(self.fd, self.outbox.control).value)
 
     def drain(self) -> bytes:
         os.set_blocking(self.read_end, False)
@@ -307,8 +313,8 @@ class PipeSink:
 async def test_pour_writes_what_the_terminal_takes_and_passes_control_frames_on():
     outbox = Outbox()
     sub = subscription(outbox)
-    sink = PipeSink(sub)
-    sub.sink = sink
+    sink = PipeSink(sub, outbox)
+    sub.destination = sink
     try:
         sub.push(0, b"a" * 1000)
         sub.push_event("role", role="controller", session="1")
@@ -342,8 +348,8 @@ def test_direct_and_relayed_output_together_is_every_byte_once_in_order(sizes, r
     async def main() -> None:
         outbox = Outbox()
         sub = subscription(outbox)
-        sink = PipeSink(sub)
-        sub.sink = sink
+        sink = PipeSink(sub, outbox)
+        sub.destination = sink
         terminal = bytearray()
         offset = 0
         sent: list[Output] = []
@@ -353,8 +359,8 @@ def test_direct_and_relayed_output_together_is_every_byte_once_in_order(sizes, r
                 sub.push(offset, data)
                 offset += size
                 terminal += sink.drain()
-                if i in relay_at and sub.sink is not None:
-                    sub.sink = None  # as TerminalLink._relay: what is left goes as frames
+                if i in relay_at and sub.destination is sink:
+                    Route(sub, outbox)  # as Route._relay: what is left goes as frames
                     if sub.queued:
                         outbox.mark_ready(sub)
             outbox.close_after_flush()
@@ -370,6 +376,6 @@ def test_direct_and_relayed_output_together_is_every_byte_once_in_order(sizes, r
         for frame in sent:
             assert frame.offset == position
             position += len(frame.data)
-        assert position == len(expected) or (sub.sink is not None and sub.queued)
+        assert position == len(expected) or (sub.destination is sink and sub.queued)
 
     trio.run(main)

@@ -16,7 +16,6 @@ from pyte.screens import Char, Cursor
 ALTERNATE_MODES = frozenset({1049, 1047, 47})
 # A full reset (RIS) or entering the alternate screen: the screen before it does not matter.
 _RESET = re.compile(rb"\x1bc|\x1b\[\?(?:1049|1047|47)h")
-_TITLE = re.compile(rb"\x1b\][02];([^\x07\x1b]*)(?:\x07|\x1b\\)")
 TAIL_FOR_REBUILD = 64 * 1024
 _SGR_COLORS = {
     "black": 0,
@@ -29,16 +28,6 @@ _SGR_COLORS = {
     "cyan": 6,
     "white": 7,
 }
-
-
-def last_title(data: bytes) -> str | None:
-    """The last window title set by OSC 0 or OSC 2 in `data`, if any."""
-    if b"\x1b]" not in data:
-        return None
-    found = None
-    for match in _TITLE.finditer(data):
-        found = match
-    return found[1].decode("utf-8", "replace") if found else None
 
 
 class _Screen(pyte.Screen):

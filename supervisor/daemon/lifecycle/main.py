@@ -12,9 +12,11 @@ import structlog
 import trio
 
 from supervisor import logs
-from supervisor.daemon import crash, pty, state, upgrade
-from supervisor.daemon.listener import Listener, ListenerError
-from supervisor.daemon.server import Daemon
+from supervisor.daemon.clients.hub import Hub
+from supervisor.daemon.clients.server import Server
+from supervisor.daemon.lifecycle import crash, state, upgrade
+from supervisor.daemon.lifecycle.listener import Listener, ListenerError
+from supervisor.daemon.system import procs
 from supervisor.opencode import shim
 from supervisor.paths import resolve_socket
 from supervisor.service.activation import ActivationError, inherited_listener
@@ -80,7 +82,7 @@ def run(
     if inherited is not None:
         socket_path = inherited.getsockname()
     limits = raise_fd_limit(settings)
-    pty.keep_spare_fd()
+    procs.keep_spare_fd()
     os.chdir("/")
     # Started on demand by a client, the daemon is nobody's service, whatever it inherited.
     notifier = Notifier.from_environ() if ready_fd is None and notify else Notifier(None)
@@ -122,7 +124,7 @@ def _resume(settings: Settings, socket_path: str, path: str, notify: bool) -> in
             os.unlink(path)
     os.chdir("/")
     raise_fd_limit(settings)
-    pty.keep_spare_fd()
+    procs.keep_spare_fd()
     notifier = Notifier.from_environ() if notify else Notifier(None)
     listener = Listener(socket_path)
     assert saved.listen_fd is not None and saved.lock_fd is not None
@@ -154,7 +156,8 @@ async def _serve(
 ) -> None:
     socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
-        daemon = Daemon(settings, socket_path, sessions_nursery)
+        daemon = Hub(settings, socket_path, sessions_nursery)
+        server = Server(daemon)
         if settings.opencode_upstream:
             port = resumed.gateway_port if resumed is not None else None
             daemon.registry.gateway = await _start_gateway(
@@ -174,7 +177,7 @@ async def _serve(
             for fd in stored.values():
                 os.close(fd)
         if settings.shim:
-            daemon.registry.shim_dir = _install_shim(socket_path)
+            daemon.registry.setup.shim_dir = _install_shim(socket_path)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, daemon)
             listener = trio.socket.from_stdlib_socket(sock)
@@ -183,7 +186,7 @@ async def _serve(
             async def accept(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
                 with accept_scope:
                     task_status.started()
-                    await daemon.accept_loop(listener, nursery)
+                    await server.accept_loop(listener, nursery)
 
             await nursery.start(accept)
             if ready_fd is not None:
@@ -209,26 +212,26 @@ async def _serve(
             await daemon.registry.shutdown()
             if fdstore is not None:
                 fdstore.forget()
-            for conn in list(daemon.connections):
-                conn.outbox.close_after_flush()
+            for client in list(daemon.clients):
+                client.outbox.close_after_flush()
             with trio.move_on_after(FLUSH_TIMEOUT):
-                while daemon.connections:
+                while daemon.clients:
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         sessions_nursery.cancel_scope.cancel()
 
 
-def status_line(daemon: Daemon) -> str:
+def status_line(daemon: Hub) -> str:
     sessions = len(daemon.registry.sessions)
     running = len(daemon.registry.running())
-    clients = len(daemon.connections)
+    clients = len(daemon.clients)
     return (
         f"{sessions} session{'s' * (sessions != 1)} ({running} running), "
         f"{clients} client{'s' * (clients != 1)}"
     )
 
 
-async def _report_status(daemon: Daemon, notifier: Notifier) -> None:
+async def _report_status(daemon: Hub, notifier: Notifier) -> None:
     last = status_line(daemon)
     while not daemon.stop_requested.is_set():
         await trio.sleep(STATUS_INTERVAL)
@@ -252,7 +255,7 @@ def _default_path(socket_path: str) -> bool:
 
 
 async def _start_gateway(
-    url: str, daemon: Daemon, nursery: trio.Nursery, port: int
+    url: str, daemon: Hub, nursery: trio.Nursery, port: int
 ) -> "Gateway | None":
     from supervisor.opencode.gateway import Gateway, Upstream
 
@@ -276,10 +279,9 @@ def _install_shim(socket_path: str) -> str | None:
         return None
 
 
-async def _watch_signals(daemon: Daemon) -> None:
+async def _watch_signals(daemon: Hub) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("signal", signal=signal.Signals(signum).name)
-            daemon.stop_requested.set()
-            daemon.wake.set()
+            daemon.request_stop()

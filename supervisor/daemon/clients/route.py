@@ -1,0 +1,185 @@
+"""Where one subscription's output goes: the one owner of that choice.
+
+A plain subscription's output always goes over the socket as frames (RELAYED). One with a
+terminal the daemon holds (see `terminal`) moves between states, and only here:
+
+    HELD      only the route's own task writes: the first redraw, a redraw after a skip
+    TERMINAL  output is written to the terminal as it comes, while the terminal takes it
+    RELAYED   the terminal would block (a flood): the rest goes to the client as frames, and
+              its blocking writes keep the terminal fed; once it says it has written them
+              all, and the flood is SETTLE seconds old, back to TERMINAL
+    CLOSED    the subscription is gone
+
+Either way the bytes reach the terminal in offset order.
+"""
+
+import os
+import time
+from collections.abc import Callable
+from enum import Enum
+
+import trio
+
+from supervisor.daemon.clients.outbox import Outbox
+from supervisor.daemon.session.session import Session
+from supervisor.daemon.session.subscription import Poured, Subscription
+from supervisor.daemon.system.fd import OwnedFd
+from supervisor.daemon.system.tty import device
+
+SETTLE = 0.05
+"""After output went to the client (a flood), how long before the daemon takes over the
+writing again: in a flood the terminal would only fill up again at once."""
+HOLD = 64 * 1024
+"""How far the terminal may fall behind before the session stops reading for it: the
+terminal then takes the output in large writes rather than one chunk per wake-up."""
+REDRAW_INTERVAL = 0.5
+
+
+class RouteState(Enum):
+    HELD = "held"
+    TERMINAL = "terminal"
+    RELAYED = "relayed"
+    CLOSED = "closed"
+
+
+class Route:
+    def __init__(
+        self,
+        sub: Subscription,
+        outbox: Outbox,
+        *,
+        terminal: OwnedFd | None = None,
+        session: Session | None = None,
+        start: int = 0,
+        on_end: Callable[[str], None] | None = None,
+    ) -> None:
+        self.sub = sub
+        self.outbox = outbox
+        self.terminal = terminal
+        self.rdev = device(terminal.fd) if terminal is not None else None
+        """The device of the terminal this route writes to, while it has one."""
+        self._session = session
+        self._on_end = on_end
+        self.hold = sub.backlog
+        self._wakeup = trio.Event()
+        self._relayed_at = 0.0
+        self._last_redraw = 0.0
+        if terminal is None:
+            self.state = RouteState.RELAYED
+        else:
+            self.state = RouteState.HELD
+            self.hold = min(self.hold, HOLD)
+            sub.start_at(start)
+            self._wakeup.set()
+        sub.destination = self
+
+    # -- told by the subscription ------------------------------------------------------
+
+    def ready(self, live: bool) -> None:
+        state = self.state
+        if state is RouteState.RELAYED:
+            self.outbox.mark_ready(self.sub, live=live)
+            if self.terminal is not None and self.sub.ended:
+                self._end("ended")  # the end follows the output frames to the client
+        elif state is RouteState.TERMINAL:
+            self._pour()
+
+    def _pour(self) -> None:
+        assert self.terminal is not None
+        try:
+            poured = self.sub.pour(self.terminal.fd, self.outbox.control)
+        except OSError:
+            self._end("hangup")
+            return
+        if poured is Poured.BLOCKED:
+            self._relay()
+        elif poured is Poured.SKIPPED:
+            self.state = RouteState.HELD
+            self._wakeup.set()
+        elif self.sub.ended:
+            self._end("ended")
+
+    # -- moving between states ---------------------------------------------------------
+
+    def _relay(self) -> None:
+        self.state = RouteState.RELAYED
+        self._relayed_at = time.monotonic()
+        self.hold = self.sub.backlog
+        self.sub.relayed()
+        if self.sub.queued:
+            self.outbox.mark_ready(self.sub)
+
+    def written(self, offset: int) -> None:
+        """The client has written the output frames up to `offset`: if that is all of them,
+        and the flood that sent output its way is a while ago, write directly again."""
+        sub = self.sub
+        if (
+            self.state is RouteState.RELAYED
+            and self.terminal is not None
+            and offset >= sub.sent
+            and not sub.queued
+            and time.monotonic() - self._relayed_at >= SETTLE
+        ):
+            self.outbox.forget(sub)
+            self.state = RouteState.TERMINAL
+            sub.direct()
+            self.hold = min(self.hold, HOLD)
+
+    def terminal_gone(self) -> None:
+        """The terminal is let go: what is left of the output goes to the client."""
+        if self.state in (RouteState.HELD, RouteState.TERMINAL):
+            self._relay()
+        self.terminal = None
+        self.rdev = None
+
+    def close(self) -> None:
+        self.terminal_gone()
+        self.state = RouteState.CLOSED
+        self._wakeup.set()
+
+    def _end(self, why: str) -> None:
+        if self._on_end is not None:
+            self._on_end(why)
+
+    # -- the route's own task, for a terminal --------------------------------------------
+
+    async def run(self, first: bytes | None) -> None:
+        """Write `first` (a redraw), then whatever must wait for the event loop: a redraw
+        after a skip."""
+        if first:
+            await self._write_all(first)
+        while self.terminal is not None:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while self.terminal is not None:
+                self.state = RouteState.HELD
+                poured = self.sub.pour(self.terminal.fd, self.outbox.control)
+                if poured is Poured.SKIPPED:
+                    await self._redraw()
+                    continue
+                self.state = RouteState.TERMINAL
+                if poured is Poured.BLOCKED:
+                    self._relay()
+                break
+            if self.sub.ended and self.state is not RouteState.RELAYED:
+                self._end("ended")
+                return
+
+    async def _redraw(self) -> None:
+        """Output was skipped: show the present screen instead, at most twice a second."""
+        assert self._session is not None
+        wait = self._last_redraw + REDRAW_INTERVAL - time.monotonic()
+        if wait > 0:
+            await trio.sleep(wait)
+        self._last_redraw = time.monotonic()
+        model = await self._session.screen()
+        self.sub.discard_before(self._session.ring.end)
+        await self._write_all(model.ansi().encode("utf-8", "replace"))
+
+    async def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and self.terminal is not None:
+            try:
+                view = view[os.write(self.terminal.fd, view) :]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.terminal.fd)

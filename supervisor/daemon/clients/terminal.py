@@ -1,0 +1,105 @@
+"""An attached client's own terminal, held by the daemon.
+
+The client passes its terminal with the request (SCM_RIGHTS). From then on the daemon writes
+the session's output to it (through the subscription's route) and reads the keys from it
+itself, as tmux's server does, so that no byte makes the extra trip through the client
+process. The client keeps the socket for events (role, end, detached) and its window size.
+"""
+
+import os
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from supervisor.daemon.clients.outbox import Outbox
+from supervisor.daemon.clients.route import Route
+from supervisor.daemon.session.session import Session
+from supervisor.daemon.session.subscription import Subscription
+from supervisor.daemon.system.fd import OwnedFd
+
+READ_SIZE = 4096
+
+
+class TerminalLink:
+    def __init__(
+        self,
+        terminal: OwnedFd,
+        sub: Subscription,
+        session: Session,
+        outbox: Outbox,
+        deliver: Callable[[Subscription, bytes], Awaitable[None]],
+        *,
+        detach_key: int | None,
+        read_only: bool,
+        on_end: Callable[["TerminalLink", str], None],
+        start: int,
+        keys: bool = True,
+    ) -> None:
+        self.terminal = terminal
+        self.sub = sub
+        self.keys = keys
+        """Read keys from the terminal (an attached client); else only write to it."""
+        self.deliver = deliver
+        self.detach_key = detach_key
+        self.read_only = read_only
+        self._on_end = on_end
+        self._scope = trio.CancelScope()
+        self.route = Route(
+            sub, outbox, terminal=terminal, session=session, start=start, on_end=self.end
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self.terminal.closed
+
+    async def run(self, first: bytes | None) -> None:
+        """Write `first` (a redraw), then carry output and keys until closed."""
+        if self.closed:
+            return
+        with self._scope:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.route.run, first)
+                    if self.keys:
+                        await self._reader()
+                        nursery.cancel_scope.cancel()
+            except (OSError, trio.ClosedResourceError):
+                self.end("hangup")
+            finally:
+                self.close()
+
+    async def _reader(self) -> None:
+        fd = self.terminal.fd
+        key = self.detach_key
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise OSError("the terminal was closed")
+            if key is not None and key in data:
+                before = data[: data.index(key)]
+                if before and not self.read_only:
+                    await self.deliver(self.sub, before)
+                self.end("detached")
+                return
+            if not self.read_only:
+                await self.deliver(self.sub, data)
+
+    def end(self, why: str) -> None:
+        """Stop reading and writing the terminal at once (its client is about to take it
+        back), then tell the connection why."""
+        if self.closed:
+            return
+        self.close()
+        self._on_end(self, why)
+
+    def close(self) -> None:
+        """Let go of the terminal; what is left of the output goes to the client."""
+        if self.closed:
+            return
+        self.route.terminal_gone()
+        self._scope.cancel()
+        self.terminal.close()

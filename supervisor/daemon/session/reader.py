@@ -1,0 +1,103 @@
+"""The one reader of a session's PTY master: drains it until it would block and hands each
+batch on; holds the child back while a lossless subscriber lags; and catches a typed
+key's echo without a trip through the event loop."""
+
+import contextlib
+import errno
+import os
+import select
+import time
+from collections.abc import Callable
+
+import trio
+
+from supervisor.daemon.session.flow import Flow
+from supervisor.daemon.system.fd import OwnedFd
+
+READ_SIZE = 65536
+MAX_BATCH = 256 * 1024
+ECHO_WAIT = 0.0002
+"""After a keystroke, how long the reader waits for the terminal's answer before it goes
+back to the event loop: a typed key's echo then goes out without a trip through it."""
+ECHO_MISSES = 3
+ECHO_PAUSE = 1.0
+"""After ECHO_MISSES keystrokes in a row that no answer followed in time, how long the
+reader stops waiting for one (a program that does not echo, or answers slowly)."""
+
+
+class Reader:
+    def __init__(
+        self,
+        master: OwnedFd,
+        flow: Flow,
+        publish: Callable[[bytes], None],
+        end: Callable[[], int],
+    ) -> None:
+        self._master = master
+        self._flow = flow
+        self._publish = publish
+        self._end = end
+        self.drained = trio.Event()
+        """Set once the terminal has given its last byte (EIO/EOF) or was closed."""
+        self._echo_misses = 0
+        self._echo_resume = 0.0
+
+    async def run(self) -> None:
+        try:
+            while True:
+                if self._flow.active and self._flow.congested():
+                    await self._flow.wait(self._end)
+                await trio.lowlevel.wait_readable(self._master.fd)
+                if self.drain_once() < 0:
+                    break
+        except (trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self.drained.set()
+
+    def drain_once(self) -> int:
+        """Read until the master would block; publish one batch. The bytes read, or -1 at
+        the end of output."""
+        chunks: list[bytes] = []
+        size = 0
+        alive = True
+        fd = self._master.fd
+        while size < MAX_BATCH:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                alive = False
+                break
+            if not data:
+                alive = False
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            self._publish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return size if alive else -1
+
+    def catch_echo(self) -> None:
+        """Just after a keystroke was written: read the answer if it comes within ECHO_WAIT."""
+        if self._echo_misses >= ECHO_MISSES:
+            if time.monotonic() < self._echo_resume:
+                return
+            self._echo_misses = 0
+        if self._master.closed or (self._flow.active and self._flow.lagging()):
+            return
+        try:
+            ready, _, _ = select.select([self._master.fd], [], [], ECHO_WAIT)
+        except (OSError, ValueError):
+            return
+        if not ready:
+            self._echo_misses += 1
+            if self._echo_misses >= ECHO_MISSES:
+                self._echo_resume = time.monotonic() + ECHO_PAUSE
+            return
+        self._echo_misses = 0
+        with contextlib.suppress(OSError):
+            self.drain_once()  # at the end of output, the read loop finds it again

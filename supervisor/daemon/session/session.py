@@ -1,0 +1,281 @@
+"""One supervised terminal: a coordinator of its parts. The reader drains the PTY into the
+ring and on to the subscribers; the writer takes input; flow holds the child back for
+lossless readers; roles say who drives; the screen view and the title follow the output."""
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+import trio
+
+from supervisor.daemon.session.flow import Flow
+from supervisor.daemon.session.reader import Reader
+from supervisor.daemon.session.ring import Ring
+from supervisor.daemon.session.roles import Roles
+from supervisor.daemon.session.screen import ScreenModel
+from supervisor.daemon.session.screenview import ScreenView
+from supervisor.daemon.session.subscription import Subscription
+from supervisor.daemon.session.title import TitleScanner
+from supervisor.daemon.session.writer import SessionClosed, Writer
+from supervisor.daemon.spawn.context import Context
+from supervisor.daemon.system import procs
+from supervisor.daemon.system.childwatch import wait_exit, wait_gone
+from supervisor.daemon.system.fd import OwnedFd
+from supervisor.daemon.system.pty import set_size
+
+log = structlog.get_logger("supervisor.session")
+
+REPLAY_CHUNK = 256 * 1024
+POLL = 0.02
+
+Emit = Callable[..., None]
+
+
+def _no_events(event: str, **fields: Any) -> None:
+    pass
+
+
+class OffsetError(ValueError):
+    """A read from an offset past the end of the output."""
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Session:
+    def __init__(
+        self,
+        session_id: str,
+        name: str | None,
+        argv: list[str],
+        cwd: str,
+        *,
+        pid: int,
+        master: OwnedFd,
+        tty: str,
+        cols: int,
+        rows: int,
+        ring: Ring,
+        context: Context | None,
+        on_finished: Callable[["Session"], None],
+        title: str | None = None,
+    ) -> None:
+        self.id = session_id
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.pid = pid
+        self.tty = tty
+        self.master = master
+        self.cols = cols
+        self.rows = rows
+        self.context = context
+        self.created_at = time.time()
+        self.exited_at: float | None = None
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.state = "running"
+        self.removed = False
+        self.ring = ring
+        self.subscribers: dict[int, Subscription] = {}
+        self.emit: Emit = _no_events
+        self.finished = trio.Event()
+        self.gateway_secret: str | None = None
+        self.exit_known = True
+        """False for a child adopted after a crash: it is not ours to wait for."""
+        self.parented = True
+        self._on_finished = on_finished
+        self._terminating: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
+        self.flow = Flow()
+        self.reader = Reader(master, self.flow, self._publish, lambda: self.ring.end)
+        self.writer = Writer(session_id, master)
+        self.roles = Roles(session_id, self.resize, lambda: self.state == "running", self._emit)
+        self.view = ScreenView(session_id, ring, cols, rows)
+        self._title = TitleScanner(self._title_changed, title)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.emit(event, **fields)
+
+    @property
+    def title(self) -> str | None:
+        return self._title.title
+
+    @property
+    def controller(self) -> Subscription | None:
+        return self.roles.controller
+
+    # -- what clients see ---------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "argv": self.argv,
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "tty": self.tty,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "signal_name": _signal_name(self.signal),
+            "cols": self.cols,
+            "rows": self.rows,
+            "created_at": _iso(self.created_at),
+            "exited_at": _iso(self.exited_at) if self.exited_at else None,
+            "start": self.ring.start,
+            "end": self.ring.end,
+            "subscribers": len(self.subscribers),
+            "attached": len(self.roles.attached),
+            "controlled": self.roles.controller is not None,
+            "title": self.title,
+            "exit_known": self.exit_known,
+            "context": self.context.describe() if self.context else None,
+        }
+
+    # -- running ------------------------------------------------------------------
+
+    async def run(self, drain_timeout: float) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if not self.master.closed:
+                    nursery.start_soon(self.reader.run)
+                else:
+                    self.reader.drained.set()
+                if not self.finished.is_set():
+                    await self._watch(drain_timeout)
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("session task failed", session=self.id, pid=self.pid)
+            if not self.finished.is_set():
+                self._exited()
+                self.finished.set()
+
+    def _publish(self, data: bytes) -> None:
+        offset = self.ring.append(data)
+        for sub in self.subscribers.values():
+            sub.push(offset, data, live=True)
+        self._title.feed(data)
+        self.view.output(self._nursery)
+
+    def _title_changed(self, title: str) -> None:
+        self.emit("title", session=self.id, title=title)
+
+    async def screen(self) -> ScreenModel:
+        return await self.view.current()
+
+    async def _watch(self, drain_timeout: float) -> None:
+        if self.parented:
+            status = await wait_exit(self.pid)
+            self.exit_code, self.signal = procs.decode_status(status)
+        else:
+            await wait_gone(self.pid)
+            self.exit_known = False
+        with trio.move_on_after(drain_timeout):
+            await self.reader.drained.wait()
+        if not self.reader.drained.is_set() and not self.master.closed:
+            with contextlib.suppress(OSError):
+                self.reader.drain_once()
+        self._exited()
+        for sub in list(self.subscribers.values()):
+            self._end_subscription(sub, "exited")
+        self.finished.set()
+        self._on_finished(self)
+
+    def _exited(self) -> None:
+        self.state = "exited"
+        self.writer.running = False
+        self.exited_at = time.time()
+
+    # -- subscriptions ----------------------------------------------------------
+
+    def subscribe(self, sub: Subscription, since: int | None) -> dict[str, Any]:
+        if self.removed:
+            raise SessionClosed(f"session {self.id} was removed")
+        end = self.ring.end
+        if since is None:
+            since = end
+        elif since > end:
+            raise OffsetError(f"offset {since} is past the end of the output ({end})")
+        start, data = self.ring.read(since)
+        for i in range(0, len(data), REPLAY_CHUNK):
+            sub.push(start + i, data[i : i + REPLAY_CHUNK])
+        if not sub.follow:
+            sub.push_event("end", reason="complete", offset=end)
+        elif self.finished.is_set():
+            self._end_subscription(sub, "exited")
+        else:
+            self.subscribers[sub.key] = sub
+            self.flow.add(sub)
+        return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._forget(sub)
+        self.roles.detach(sub)
+
+    def _forget(self, sub: Subscription) -> None:
+        if self.subscribers.pop(sub.key, None) is not None:
+            self.flow.remove(sub)
+
+    def _end_subscription(self, sub: Subscription, reason: str) -> None:
+        self._forget(sub)
+        self.roles.detach(sub)
+        sub.push_event(
+            "end",
+            reason=reason,
+            offset=self.ring.end,
+            exit_code=self.exit_code,
+            signal=self.signal,
+        )
+
+    def attach(self, sub: Subscription, *, read_only: bool) -> None:
+        self.roles.attach(sub, read_only=read_only)
+
+    # -- input, size, signals ---------------------------------------------------
+
+    def resize(self, cols: int, rows: int) -> None:
+        if (cols, rows) == (self.cols, self.rows):
+            return
+        if not self.master.closed:
+            set_size(self.master.fd, cols, rows)
+        self.view.resized(cols, rows)
+        self.cols, self.rows = cols, rows
+
+    def send_signal(self, sig: int) -> None:
+        if self.state == "running":
+            procs.signal_group(self.pid, sig)
+
+    async def terminate(self, grace: float) -> None:
+        """End every process of the terminal's session: SIGHUP, SIGTERM, then SIGKILL."""
+        if self._terminating is not None:
+            await self._terminating.wait()
+            return
+        done = self._terminating = trio.Event()
+        try:
+            await procs.end_sessions({self.pid}, grace, POLL)
+            with trio.move_on_after(5.0):
+                await self.finished.wait()
+        finally:
+            done.set()
+
+    def close(self) -> None:
+        """Forget the terminal: end subscriptions and close the master."""
+        self.removed = True
+        for sub in list(self.subscribers.values()):
+            self._end_subscription(sub, "removed")
+        self.master.close()
+
+
+def _signal_name(sig: int | None) -> str | None:
+    if sig is None:
+        return None
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return None

@@ -1,0 +1,100 @@
+"""A session as plain data, to hand it to a new image of the daemon (or the next daemon,
+after a crash), and back."""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from supervisor.daemon.session.ring import Ring
+from supervisor.daemon.session.session import Session
+from supervisor.daemon.spawn.context import Context
+from supervisor.daemon.system.fd import OwnedFd
+
+
+@dataclass
+class SessionState:
+    id: str
+    name: str | None
+    argv: list[str]
+    cwd: str
+    pid: int
+    tty: str
+    master: int | None
+    cols: int
+    rows: int
+    created_at: float
+    exited_at: float | None
+    exit_code: int | None
+    signal: int | None
+    state: str
+    title: str | None
+    context: dict[str, Any] | None
+    ring_end: int
+    scrollback: bytes = b""
+    exit_known: bool = True
+    parented: bool = True
+    """Whether the daemon is this child's parent (and may wait for it)."""
+    gateway_secret: str | None = None
+
+
+def export(session: Session) -> SessionState:
+    _, scrollback = session.ring.snapshot()
+    return SessionState(
+        id=session.id,
+        name=session.name,
+        argv=session.argv,
+        cwd=session.cwd,
+        pid=session.pid,
+        tty=session.tty,
+        master=None if session.master.closed else session.master.fd,
+        cols=session.cols,
+        rows=session.rows,
+        created_at=session.created_at,
+        exited_at=session.exited_at,
+        exit_code=session.exit_code,
+        signal=session.signal,
+        state=session.state,
+        title=session.title,
+        context=session.context.describe() if session.context else None,
+        ring_end=session.ring.end,
+        scrollback=scrollback,
+        exit_known=session.exit_known,
+        parented=session.parented,
+        gateway_secret=session.gateway_secret,
+    )
+
+
+def restore(saved: SessionState, ring_size: int, on_finished: Callable[[Session], None]) -> Session:
+    ring = Ring(ring_size, end=saved.ring_end - len(saved.scrollback))
+    ring.append(saved.scrollback)
+    if saved.master is not None:
+        os.set_inheritable(saved.master, False)
+        os.set_blocking(saved.master, False)
+    session = Session(
+        saved.id,
+        saved.name,
+        saved.argv,
+        saved.cwd,
+        pid=saved.pid,
+        master=OwnedFd(saved.master if saved.master is not None else -1),
+        tty=saved.tty,
+        cols=saved.cols,
+        rows=saved.rows,
+        ring=ring,
+        context=Context.from_dict(saved.context) if saved.context else None,
+        on_finished=on_finished,
+        title=saved.title,
+    )
+    session.created_at = saved.created_at
+    session.exited_at = saved.exited_at
+    session.exit_code = saved.exit_code
+    session.signal = saved.signal
+    session.state = saved.state
+    session.writer.running = saved.state == "running"
+    session.exit_known = saved.exit_known
+    session.parented = saved.parented
+    session.gateway_secret = saved.gateway_secret
+    if saved.state == "exited":
+        session.finished.set()
+    return session
