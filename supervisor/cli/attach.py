@@ -47,14 +47,6 @@ def parse_detach_key(spec: str) -> int | None:
     raise SystemExit(f"ptysup: --detach-key: cannot read {spec!r}; try ctrl-\\ or ctrl-a")
 
 
-def key_name(code: int | None) -> str:
-    if code is None:
-        return "none"
-    if code < 0x20:
-        return "ctrl-" + chr(code ^ 0x40).lower()
-    return chr(code)
-
-
 @contextlib.contextmanager
 def raw_terminal(fd: int, *, output_only: bool = False) -> Iterator[None]:
     """Raw mode on `fd` (with `output_only`: only no output processing, for bytes that a

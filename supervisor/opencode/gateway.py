@@ -11,14 +11,11 @@ WebSocket upgrades stream through. docs/gateway.md has the evidence and the deta
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ipaddress
 import re
-import secrets
-import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import h11
 import structlog
@@ -37,6 +34,7 @@ from supervisor.opencode.gateway_http import (
     end_to_end,
     json_response,
 )
+from supervisor.opencode.gateway_upstream import Limits, Upstream, new_secret
 
 log = structlog.get_logger("supervisor.gateway")
 
@@ -46,79 +44,7 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _CREDENTIAL_KEYS = frozenset({"auth_token"})
 _NOT_FORWARDED = frozenset({b"host", b"authorization", b"expect"})
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError, PeerFailed)
-
-
-def new_secret() -> str:
-    """A fresh per-session secret: 32 URL-safe characters."""
-    return secrets.token_urlsafe(24)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """An OpenCode server: ``http://host:port[/base]`` and its basic-auth credentials."""
-
-    url: str
-    username: str = "opencode"
-    password: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        parts = urllib.parse.urlsplit(self.url)
-        if parts.scheme != "http" or not parts.hostname or not self.url.isascii():
-            raise ValueError(f"not an http://host:port URL: {self.url!r}")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError(
-                "credentials in the upstream URL are not used; set OPENCODE_SERVER_PASSWORD"
-            )
-        if parts.query or parts.fragment:
-            raise ValueError(f"the upstream URL has a query or fragment: {self.url!r}")
-        _ = parts.port  # raises ValueError for a port that is not a number in range
-
-    @classmethod
-    def from_env(cls, url: str, env: Mapping[str, str]) -> Upstream:
-        """Credentials as OpenCode's own clients read them (an empty password means none)."""
-        return cls(
-            url,
-            username=env.get("OPENCODE_SERVER_USERNAME", "opencode"),
-            password=env.get("OPENCODE_SERVER_PASSWORD") or None,
-        )
-
-    @property
-    def host(self) -> str:
-        return urllib.parse.urlsplit(self.url).hostname or ""
-
-    @property
-    def port(self) -> int:
-        return urllib.parse.urlsplit(self.url).port or 80
-
-    @property
-    def host_header(self) -> bytes:
-        return urllib.parse.urlsplit(self.url).netloc.encode("ascii")
-
-    @property
-    def base(self) -> str:
-        return urllib.parse.urlsplit(self.url).path.rstrip("/")
-
-    def authorization(self) -> bytes | None:
-        if self.password is None:
-            return None
-        token = base64.b64encode(f"{self.username}:{self.password}".encode())
-        return b"Basic " + token
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_connections: int = 256
-    """Client connections at once; further ones get 503 and are closed."""
-    max_header_bytes: int = 64 * 1024
-    """Largest request head (h11's max_incomplete_event_size)."""
-    idle_timeout: float = 60.0
-    """Seconds a client connection may take to send a request head, or wait between requests."""
-    connect_timeout: float = 10.0
-    """Seconds to connect to the OpenCode server before answering 502."""
-    receive_size: int = 64 * 1024
-    linger_timeout: float = 1.0
-    """Seconds to keep reading from a client that is sent an error before closing."""
-    linger_bytes: int = 1024 * 1024
+__all__ = ["Gateway", "Limits", "Upstream", "new_secret"]
 
 
 @dataclass(frozen=True)

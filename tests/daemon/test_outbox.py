@@ -8,10 +8,10 @@ import trio
 import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.route import Route
 from supervisor.daemon.session.subscription import MAX_BUFFERS, Subscription
-
 from supervisor.protocol.client import ClientConnection
 from supervisor.protocol.frames import encode_control
 from supervisor.protocol.messages import Event, Output, Result, result_message
