@@ -3,6 +3,7 @@
 import argparse
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -10,7 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import latency, machine, observer, payloads, report, scale, throughput, upgrade
+from bench import (
+    baseline,
+    latency,
+    machine,
+    observer,
+    payloads,
+    report,
+    scale,
+    throughput,
+    upgrade,
+)
+from bench.baseline import Build
 from bench.payloads import MiB
 from bench.sandbox import Sandbox
 
@@ -49,7 +61,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results-dir", type=Path, default=RESULTS, help=f"where to write (default {RESULTS})"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout with its own .venv: measure its ptysup beside this one's "
+        "(lines, binary, echo)",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if why := baseline.problem(args.baseline):
+            parser.error(f"--baseline: {why}")
     if args.runs is None:
         args.runs = 1 if args.quick else 5
     if args.runs < 1:
@@ -61,15 +84,17 @@ def progress(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
 
 
-def _workload(name: str, box: Sandbox, sizes: dict[str, Any], runs: int) -> dict[str, Any]:
+def _workload(
+    name: str, box: Sandbox, sizes: dict[str, Any], runs: int, before: Build | None
+) -> dict[str, Any]:
     if name == "lines":
         payload = payloads.lines(box, sizes["lines"])
-        return throughput.run(box, payload, runs, "lines", progress)
+        return throughput.run(box, payload, runs, "lines", progress, before)
     if name == "binary":
         payload = payloads.binary(box, sizes["binary"])
-        return throughput.run(box, payload, runs, "binary", progress)
+        return throughput.run(box, payload, runs, "binary", progress, before)
     if name == "echo":
-        return latency.run(box, sizes["echo"], runs, progress)
+        return latency.run(box, sizes["echo"], runs, progress, before)
     if name == "scale":
         return scale.run(
             box,
@@ -99,22 +124,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sizes = QUICK if args.quick else FULL
     selected = [w for w in WORKLOADS if not args.only or w in args.only]
+    before = Build(args.baseline) if args.baseline is not None else None
     started = time.time()
+    options = {"runs": args.runs, "quick": args.quick, "only": args.only, "sizes": sizes}
     results: dict[str, Any] = {
         "schema": 1,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "started_at_epoch": started,
-        "options": {"runs": args.runs, "quick": args.quick, "only": args.only, "sizes": sizes},
+        "options": options,
         "machine": machine.describe(),
         "workloads": {},
     }
+    if before is not None:
+        options["baseline"] = str(before.root)
+        with Sandbox() as box:
+            try:
+                results["baseline"] = baseline.describe(before, box.env)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                print(f"bench: --baseline: {exc}", file=sys.stderr)
+                return 1
     previous: Callable[..., Any] | int | None = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for name in selected:
             print(f"{name}…", file=sys.stderr, flush=True)
             with Sandbox() as box:
                 try:
-                    results["workloads"][name] = _workload(name, box, sizes, args.runs)
+                    results["workloads"][name] = _workload(name, box, sizes, args.runs, before)
                 except Exception as exc:
                     traceback.print_exc()
                     results["workloads"][name] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from bench import Progress, tools
+from bench.baseline import Build
 from bench.sandbox import Daemon, Sandbox
 from bench.stats import pairwise, percentile, short, summary
 from bench.terminal import Terminal, Timeout, visible
@@ -23,7 +24,8 @@ def child_command(pidfile: str) -> list[str]:
 def measure(box: Sandbox, daemon: Daemon, tool: str, samples: int) -> list[float]:
     """Round trips in microseconds."""
     pidfile = box.path("p")
-    term = Terminal(tools.command(tool, box, daemon, child_command(pidfile)), box.env, "/")
+    argv = tools.command(tool, box, daemon, child_command(pidfile))
+    term = Terminal(argv, tools.env(tool, box, daemon), "/")
     times: list[float] = []
     try:
         term.read_until(lambda seen: b"READY" in visible(seen), 30)
@@ -45,35 +47,38 @@ def measure(box: Sandbox, daemon: Daemon, tool: str, samples: int) -> list[float
         with contextlib.suppress(OSError):
             os.unlink(pidfile)
         term.close()
-    if tool == tools.ATTACH:
+    if tool in tools.PTYSUP_TOOLS:
         daemon.forget_exited()
     return times
 
 
-def run(box: Sandbox, samples: int, runs: int, progress: Progress) -> dict[str, Any]:
-    daemon = box.daemon()
-    p50: dict[str, list[float | None]] = {tool: [] for tool in tools.INTERACTIVE}
-    p99: dict[str, list[float | None]] = {tool: [] for tool in tools.INTERACTIVE}
-    failures: dict[str, list[str]] = {tool: [] for tool in tools.INTERACTIVE}
+def run(
+    box: Sandbox, samples: int, runs: int, progress: Progress, baseline: Build | None = None
+) -> dict[str, Any]:
+    daemons = tools.Daemons(box, baseline)
+    order = tools.with_baseline(tools.INTERACTIVE, baseline is not None)
+    p50: dict[str, list[float | None]] = {tool: [] for tool in order}
+    p99: dict[str, list[float | None]] = {tool: [] for tool in order}
+    failures: dict[str, list[str]] = {tool: [] for tool in order}
     for i in range(runs):
-        for tool in tools.rotation(tools.INTERACTIVE, i):
+        for tool in tools.rotation(order, i):
             name = f"echo: run {i + 1}/{runs} {tools.TITLES[tool]}"
             try:
-                times = measure(box, daemon, tool, samples)
+                times = measure(box, daemons.of(tool), tool, samples)
             except (RuntimeError, Timeout, OSError) as exc:
                 p50[tool].append(None)
                 p99[tool].append(None)
                 failures[tool].append(f"run {i + 1}: {exc}")
                 progress(f"{name} FAILED: {short(str(exc))}")
-                if tool == tools.ATTACH:
-                    daemon.remove_all()
+                if tool in tools.PTYSUP_TOOLS:
+                    daemons.of(tool).remove_all()
                 continue
             p50[tool].append(percentile(times, 50))
             p99[tool].append(percentile(times, 99))
             progress(f"{name} p50 {p50[tool][-1]:.0f} µs p99 {p99[tool][-1]:.0f} µs")
-    daemon.stop()
-    columns = {}
-    for tool in tools.INTERACTIVE:
+    daemons.stop()
+    columns: dict[str, dict[str, Any]] = {}
+    for tool in order:
         if not any(v is not None for v in p50[tool]):
             columns[tool] = {"error": failures[tool][0], "failures": failures[tool]}
             continue
@@ -84,6 +89,10 @@ def run(box: Sandbox, samples: int, runs: int, progress: Progress) -> dict[str, 
             "p99_ratio": _ratios(p99[tool], p99[tools.RAW]),
             "failures": failures[tool],
         }
+    before = tools.BEFORE[tools.ATTACH]
+    if before in columns and "error" not in columns[tools.ATTACH]:
+        columns[tools.ATTACH]["p50_vs_before"] = _ratios(p50[tools.ATTACH], p50[before])
+        columns[tools.ATTACH]["p99_vs_before"] = _ratios(p99[tools.ATTACH], p99[before])
     return {"title": "1-byte keystroke echo", "samples": samples, "columns": columns}
 
 

@@ -110,12 +110,31 @@ def _failed(column: dict[str, Any]) -> bool:
     return "error" in column
 
 
-def _throughput_rows(data: dict[str, Any], goal: float) -> list[str]:
+def _order(workloads: dict[str, Any]) -> tuple[str, ...]:
+    """The table's columns: with the baseline's where any workload measured them."""
+    before = any(
+        tools.BEFORE_ATTACH in data.get("columns", {})
+        for name, data in workloads.items()
+        if name in ("lines", "binary", "echo")
+    )
+    return tools.with_baseline(tools.ALL, before)
+
+
+def _vs_before(cols: dict[str, Any], order: tuple[str, ...], key: str) -> list[str]:
+    """Under this build's ptysup columns, their figure over the baseline's, run by run."""
+    cells = []
+    for tool in order:
+        ratio = cols.get(tool, {}).get(key)
+        cells.append("" if ratio is None else _range(ratio, ".2f", X))
+    return cells
+
+
+def _throughput_rows(data: dict[str, Any], goal: float, order: tuple[str, ...]) -> list[str]:
     cols = data["columns"]
     size = round(data["bytes"] / 2**20)
     mode = "raw mode" if data["raw_mode"] else "cooked"
     times, rates, delivered, cpu = [], [], [], []
-    for tool in tools.ALL:
+    for tool in order:
         col = cols[tool]
         if _failed(col):
             times.append("failed")
@@ -128,7 +147,7 @@ def _throughput_rows(data: dict[str, Any], goal: float) -> list[str]:
         elif col["ratio"] is None:
             times.append("no pair")
         else:
-            ok = col["ratio"]["median"] <= goal if tool in tools.PTYSUP_TOOLS else None
+            ok = col["ratio"]["median"] <= goal if tool in tools.BEFORE else None
             times.append(_range(col["ratio"], ".2f", X) + _mark(ok))
         if col.get("failures"):
             times[-1] += f" *{len(col['failures'])}"
@@ -137,19 +156,22 @@ def _throughput_rows(data: dict[str, Any], goal: float) -> list[str]:
         delivered.append(_delivered(col.get("delivered")) + (" ✗" if lost else ""))
         daemon = f" + {col['daemon_cpu_s']['median']:.2f}" if "daemon_cpu_s" in col else ""
         cpu.append(f"{col['client_cpu_s']['median']:.2f}{daemon}")
+    rows = [_row(f"{size:g} MiB, {mode}", times, f"≤ {goal:.2f}{X}")]
+    if tools.BEFORE_ATTACH in cols:
+        rows.append(_row("  time, now / before", _vs_before(cols, order, "vs_before")))
     return [
-        _row(f"{size:g} MiB, {mode}", times, f"≤ {goal:.2f}{X}"),
+        *rows,
         _row("  MB/s", rates),
         _row("  bytes on the terminal", delivered),
         _row("  CPU s: client + daemon", cpu),
     ]
 
 
-def _echo_rows(data: dict[str, Any]) -> list[str]:
+def _echo_rows(data: dict[str, Any], order: tuple[str, ...]) -> list[str]:
     rows = []
     for key, goal in (("p50_us", 120), ("p99_us", 400)):
         cells = []
-        for tool in tools.ALL:
+        for tool in order:
             col = data["columns"].get(tool)
             if col is None:
                 cells.append("\u2014")
@@ -160,6 +182,9 @@ def _echo_rows(data: dict[str, Any]) -> list[str]:
                 failed = f" *{len(col['failures'])}" if col.get("failures") else ""
                 cells.append(_range(col[key], ".0f") + _mark(ok) + failed)
         rows.append(_row(f"echo {key[:3]}, µs ({data['samples']})", cells, f"≤ {goal} µs"))
+        if tools.BEFORE_ATTACH in data["columns"]:
+            ratios = _vs_before(data["columns"], order, f"{key[:3]}_vs_before")
+            rows.append(_row(f"  {key[:3]}, now / before", ratios))
     return rows
 
 
@@ -177,7 +202,8 @@ def failure_notes(workloads: dict[str, Any]) -> list[str]:
 
 
 def side_by_side(workloads: dict[str, Any]) -> str:
-    lines = [_row("workload", [tools.TITLES[t] for t in tools.ALL], "goal")]
+    order = _order(workloads)
+    lines = [_row("workload", [tools.TITLES[t] for t in order], "goal")]
     lines.append("-" * len(lines[0]))
     for name, goal in (("lines", 1.05), ("binary", 1.30)):
         data = workloads.get(name)
@@ -186,10 +212,10 @@ def side_by_side(workloads: dict[str, Any]) -> str:
         if "error" in data:
             lines.append(_row(name, ["failed"]))
             continue
-        lines += _throughput_rows(data, goal)
+        lines += _throughput_rows(data, goal, order)
     data = workloads.get("echo")
     if data is not None:
-        lines += [_row("echo", ["failed"])] if "error" in data else _echo_rows(data)
+        lines += [_row("echo", ["failed"])] if "error" in data else _echo_rows(data, order)
     return "\n".join(lines)
 
 
@@ -297,7 +323,14 @@ def machine_line(machine: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     workloads = results["workloads"]
-    parts = [machine_line(results["machine"]), f"runs: {results['options']['runs']}"]
+    parts = [machine_line(results["machine"])]
+    if before := results.get("baseline"):
+        dirty = "+dirty" if before["dirty"] else ""
+        parts.append(
+            f'baseline ("ptysup before"): {before["dir"]}, ptysup {before["ptysup"]} '
+            f"({(before['commit'] or '?')[:7]}{dirty})"
+        )
+    parts.append(f"runs: {results['options']['runs']}")
     if any(k in workloads for k in ("lines", "binary", "echo")):
         parts += ["", side_by_side(workloads)]
     if any(k in workloads for k in ("scale", "observer", "upgrade")):

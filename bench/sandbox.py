@@ -2,6 +2,7 @@
 and the guarantee that every process started inside it is gone at the end."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -9,7 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from bench.baseline import Build
 
 BIN = Path(sys.executable).parent
 PTYSUP = str(BIN / "ptysup")
@@ -74,8 +79,9 @@ class Sandbox:
         self._counter += 1
         return str(self.root / f"{stem}{self._counter}")
 
-    def daemon(self) -> "Daemon":
-        daemon = Daemon(self, self.path("d"))
+    def daemon(self, build: Build | None = None) -> "Daemon":
+        """A daemon of this checkout's ptysup, or of `build`'s."""
+        daemon = Daemon(self, self.path("d"), build)
         self.daemons.append(daemon)
         daemon.start()
         return daemon
@@ -124,10 +130,15 @@ class Sandbox:
 
 
 class Daemon:
-    """A `ptysup daemon` of our own, on its own socket, stopped with `ptysup stop`."""
+    """A `ptysup daemon` of our own, on its own socket, stopped with `ptysup stop`. Of
+    another build, it runs with that build's ptysup and environment, and so do its
+    clients (`cli()`, and the commands in `bench.tools`)."""
 
-    def __init__(self, box: Sandbox, directory: str) -> None:
+    def __init__(self, box: Sandbox, directory: str, build: Build | None = None) -> None:
         self.box = box
+        self.build = build
+        self.ptysup = PTYSUP if build is None else build.ptysup
+        self.env = box.env if build is None else build.env(box.env)
         os.mkdir(directory, 0o700)
         self.socket = os.path.join(directory, "s")
         self.log = os.path.join(directory, "log")
@@ -138,11 +149,11 @@ class Daemon:
         ready_r, ready_w = os.pipe()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [PTYSUP, "--socket", self.socket, "daemon", "--ready-fd", str(ready_w)],
+                [self.ptysup, "--socket", self.socket, "daemon", "--ready-fd", str(ready_w)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env=self.box.env,
+                env=self.env,
                 pass_fds=(ready_w,),
                 start_new_session=True,
                 cwd="/",
@@ -159,8 +170,8 @@ class Daemon:
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [PTYSUP, "--socket", self.socket, "--no-start", *args],
-            env=self.box.env,
+            [self.ptysup, "--socket", self.socket, "--no-start", *args],
+            env=self.env,
             capture_output=True,
             timeout=timeout,
             check=False,
@@ -168,22 +179,33 @@ class Daemon:
         )
 
     def connect(self):
+        """A client of this checkout's library; for this checkout's daemons only."""
         from supervisor.client import connect
 
+        assert self.build is None, "another build's daemon is driven through its CLI"
         return connect(self.socket, autostart=False, timeout=60)
 
     def forget_exited(self) -> None:
         """Remove the sessions that have ended, so that runs do not pile up scrollback."""
-        with self.connect() as client:
-            for session in client.list():
-                if session["state"] == "exited":
-                    client.remove(session["id"])
+        self._remove(lambda session: session["state"] == "exited")
 
     def remove_all(self) -> None:
         """Remove every session, ending those still running (after a failed measurement)."""
-        with self.connect() as client:
-            for session in client.list():
-                client.remove(session["id"])
+        self._remove(lambda session: True)
+
+    def _remove(self, which: Callable[[dict[str, Any]], bool]) -> None:
+        if self.build is None:
+            with self.connect() as client:
+                for session in client.list():
+                    if which(session):
+                        client.remove(session["id"])
+            return
+        listed = self.cli("list", "--json")
+        if listed.returncode != 0:
+            raise RuntimeError(f"ptysup list: {listed.stderr.decode(errors='replace')}")
+        for session in json.loads(listed.stdout):
+            if which(session):
+                self.cli("rm", session["id"])
 
     def stop(self, timeout: float = 120) -> float:
         """Stop it and wait until it has gone; the seconds that took."""

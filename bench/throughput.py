@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bench import Progress, tools
+from bench.baseline import Build
 from bench.payloads import Payload
 from bench.sandbox import Daemon, Sandbox, cpu_seconds
 from bench.stats import pairwise, short, summary
@@ -35,7 +36,7 @@ def measure(box: Sandbox, daemon: Daemon, tool: str, payload: Payload) -> dict[s
     timeout = 30 + payload.size / 2e6
     daemon_cpu = cpu_seconds(daemon.pid) if tool in tools.PTYSUP_TOOLS else None
     start = time.perf_counter()
-    term = Terminal(argv, box.env, box.env["HOME"])
+    term = Terminal(argv, tools.env(tool, box, daemon), box.env["HOME"])
     try:
         status = term.drain(timeout)
         elapsed = time.perf_counter() - start
@@ -63,30 +64,39 @@ def measure(box: Sandbox, daemon: Daemon, tool: str, payload: Payload) -> dict[s
 
 
 def run(
-    box: Sandbox, payload: Payload, runs: int, title: str, progress: Progress
+    box: Sandbox,
+    payload: Payload,
+    runs: int,
+    title: str,
+    progress: Progress,
+    baseline: Build | None = None,
 ) -> dict[str, Any]:
-    daemon = box.daemon()
-    per_tool: dict[str, list[dict[str, Any] | None]] = {tool: [] for tool in tools.ALL}
-    failures: dict[str, list[str]] = {tool: [] for tool in tools.ALL}
+    daemons = tools.Daemons(box, baseline)
+    order = tools.with_baseline(tools.ALL, baseline is not None)
+    per_tool: dict[str, list[dict[str, Any] | None]] = {tool: [] for tool in order}
+    failures: dict[str, list[str]] = {tool: [] for tool in order}
     for i in range(runs):
-        for tool in tools.rotation(tools.ALL, i):
+        for tool in tools.rotation(order, i):
             name = f"{title}: run {i + 1}/{runs} {tools.TITLES[tool]}"
             try:
-                result = measure(box, daemon, tool, payload)
+                result = measure(box, daemons.of(tool), tool, payload)
             except (RuntimeError, Timeout) as exc:
                 per_tool[tool].append(None)
                 failures[tool].append(f"run {i + 1}: {exc}")
                 progress(f"{name} FAILED: {short(str(exc))}")
                 if tool in tools.PTYSUP_TOOLS:
-                    daemon.remove_all()
+                    daemons.of(tool).remove_all()
                 continue
             per_tool[tool].append(result)
             progress(f"{name} {result['seconds']:.3f} s")
-    daemon.stop()
+    daemons.stop()
     columns = {
         tool: column(results, per_tool[tools.RAW], failures[tool])
         for tool, results in per_tool.items()
     }
+    for tool, before in tools.BEFORE.items():
+        if before in columns and "error" not in columns[tool]:
+            columns[tool]["vs_before"] = _ratios(per_tool[tool], per_tool[before])
     return {
         "title": title,
         "bytes": payload.size,
@@ -94,6 +104,14 @@ def run(
         "terminal_bytes": payload.terminal_bytes,
         "columns": columns,
     }
+
+
+def _ratios(
+    runs: list[dict[str, Any] | None], other: list[dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """Per-run ratios of the seconds in `runs` to those in `other`, where both succeeded."""
+    pairs = [(r["seconds"], o["seconds"]) for r, o in zip(runs, other, strict=True) if r and o]
+    return pairwise([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
 
 
 def column(
@@ -104,11 +122,10 @@ def column(
     results = [r for r in runs if r is not None]
     if not results:
         return {"error": failures[0], "failures": failures}
-    pairs = [(r["seconds"], b["seconds"]) for r, b in zip(runs, raw, strict=True) if r and b]
     figures: dict[str, Any] = {
         "seconds": summary([r["seconds"] for r in results]),
         "mb_per_s": summary([r["mb_per_s"] for r in results]),
-        "ratio": pairwise([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None,
+        "ratio": _ratios(runs, raw),
         "client_cpu_s": summary([r["client_cpu_s"] for r in results]),
         "received": [r["received"] for r in results],
         "mean_read_bytes": summary([r["mean_read"] for r in results]),

@@ -2,13 +2,16 @@
 
 from collections.abc import Sequence
 
-from bench.sandbox import PTYSUP, Daemon, Sandbox
+from bench.baseline import Build
+from bench.sandbox import Daemon, Sandbox
 
 RAW = "raw"
 DTACH = "dtach"
 TMUX = "tmux"
 ATTACH = "ptysup-attach"
 RUN = "ptysup-run"
+BEFORE_ATTACH = "before-attach"
+BEFORE_RUN = "before-run"
 
 TITLES = {
     RAW: "raw PTY",
@@ -16,10 +19,14 @@ TITLES = {
     TMUX: "tmux",
     ATTACH: "ptysup (attach)",
     RUN: "ptysup (run)",
+    BEFORE_ATTACH: "ptysup before (attach)",
+    BEFORE_RUN: "ptysup before (run)",
 }
 ALL = (RAW, DTACH, TMUX, ATTACH, RUN)
 INTERACTIVE = (RAW, DTACH, TMUX, ATTACH)
-PTYSUP_TOOLS = (ATTACH, RUN)
+# The baseline build's column beside each of this build's (`--baseline`).
+BEFORE = {ATTACH: BEFORE_ATTACH, RUN: BEFORE_RUN}
+PTYSUP_TOOLS = (ATTACH, RUN, BEFORE_ATTACH, BEFORE_RUN)
 
 # A status line would redraw on its own (a clock), which the echo benchmark would read as
 # noise; the other two are tmux's defaults, stated so that the client exits with the child.
@@ -44,8 +51,40 @@ def command(tool: str, box: Sandbox, daemon: Daemon | None, child: Sequence[str]
         box.tmux_sockets.append(sock)
         return ["tmux", "-S", sock, "-f", tmux_conf(box), "new-session", *child]
     assert daemon is not None
-    verb = {ATTACH: "new", RUN: "run"}[tool]
-    return [PTYSUP, "--socket", daemon.socket, "--no-start", verb, "--", *child]
+    verb = {ATTACH: "new", RUN: "run", BEFORE_ATTACH: "new", BEFORE_RUN: "run"}[tool]
+    return [daemon.ptysup, "--socket", daemon.socket, "--no-start", verb, "--", *child]
+
+
+def env(tool: str, box: Sandbox, daemon: Daemon | None) -> dict[str, str]:
+    """The environment of the command on the user's terminal: a ptysup client runs with
+    its daemon's build's (its bin/ on PATH, nothing of the other build's)."""
+    return daemon.env if tool in PTYSUP_TOOLS and daemon is not None else box.env
+
+
+def with_baseline(tools: Sequence[str], baseline: bool) -> tuple[str, ...]:
+    """`tools`, with the baseline's column before each ptysup one when there is one."""
+    if not baseline:
+        return tuple(tools)
+    return tuple(t for tool in tools for t in ((BEFORE[tool], tool) if tool in BEFORE else (tool,)))
+
+
+class Daemons:
+    """The daemons a workload's columns run against: this build's and the baseline's."""
+
+    def __init__(self, box: Sandbox, baseline: Build | None) -> None:
+        self.current = box.daemon()
+        self.before = box.daemon(baseline) if baseline is not None else None
+
+    def of(self, tool: str) -> Daemon:
+        if tool in (BEFORE_ATTACH, BEFORE_RUN):
+            assert self.before is not None
+            return self.before
+        return self.current
+
+    def stop(self) -> None:
+        for daemon in (self.current, self.before):
+            if daemon is not None:
+                daemon.stop()
 
 
 def rotation(tools: Sequence[str], run: int) -> list[str]:

@@ -90,3 +90,57 @@ def test_quick_bench_writes_every_workload(tmp_path):
     assert {goal["what"] for goal in results["goals"]}
 
     assert not tagged_processes() - before, "the bench left processes behind"
+
+
+@pytest.mark.slow
+def test_quick_bench_with_this_checkout_as_baseline(tmp_path):
+    """`--baseline` adds the baseline build's columns, each against its own daemon."""
+    if not (ROOT / ".venv" / "bin" / "ptysup").exists():
+        pytest.skip(f"{ROOT} has no .venv/bin/ptysup to serve as the baseline")
+    before = tagged_processes()
+    argv = [sys.executable, "-m", "bench", "--quick", "--only", "lines", "--only", "echo"]
+    proc = subprocess.run(
+        [*argv, "--baseline", str(ROOT), "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "ptysup before (attach)" in proc.stdout
+    assert "ptysup before (run)" in proc.stdout
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert results["baseline"]["commit"] == commit
+    assert results["baseline"]["dir"] == str(ROOT)
+    assert results["options"]["baseline"] == str(ROOT)
+    lines = results["workloads"]["lines"]["columns"]
+    assert set(lines) == {*TOOLS, "before-attach", "before-run"}
+    for tool in ("before-attach", "before-run"):
+        assert figure(lines[tool]["ratio"]), tool
+        assert figure(lines[tool]["daemon_cpu_s"]), tool
+    for tool in ("ptysup-attach", "ptysup-run"):
+        assert figure(lines[tool]["vs_before"]), tool
+    echo = results["workloads"]["echo"]["columns"]
+    assert set(echo) == {"raw", "dtach", "tmux", "ptysup-attach", "before-attach"}
+    assert figure(echo["before-attach"]["p50_ratio"])
+    assert figure(echo["ptysup-attach"]["p50_vs_before"])
+
+    assert not tagged_processes() - before, "the bench left processes behind"
+
+
+def test_baseline_without_venv_is_refused(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--baseline", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert ".venv" in proc.stderr
