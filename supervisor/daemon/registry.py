@@ -106,6 +106,14 @@ class Registry:
     def child_cwd(self, args: SpawnArgs) -> str:
         return args.cwd or self.child_env(args).get("HOME") or "/"
 
+    def context_env(self, context: Context) -> dict[str, str]:
+        """The variables a child of this context gets, but for PATH (the shim directory
+        goes first on the child's own PATH) and the session's own PTYSUP_SESSION."""
+        env = {"PTYSUP_SOCKET": self.socket_path, **context.env()}
+        if self.shim_dir is not None and self.settings.opencode_bin:
+            env["PTYSUP_OPENCODE_BIN"] = self.settings.opencode_bin
+        return env
+
     def spawn(self, args: SpawnArgs, context: Context | None = None) -> Session:
         if len(self.sessions) >= self.settings.max_sessions:
             raise ProtocolError(
@@ -159,6 +167,7 @@ class Registry:
             self._finished,
         )
         session.emit = self.emit
+        session.labels = dict(args.labels or {})
         if secret is not None and context is not None:
             session.gateway_secret = secret
             self.gateway_secrets[secret] = context.directory

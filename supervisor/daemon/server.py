@@ -33,6 +33,7 @@ from supervisor.protocol.requests import (
     AttachArgs,
     ContextArgs,
     KillArgs,
+    ListArgs,
     ResizeArgs,
     ScreenArgs,
     SessionArgs,
@@ -65,6 +66,7 @@ CAPABILITIES = [
     "screen",
     "events",
     "upgrade",
+    "labels",
 ]
 
 
@@ -192,7 +194,15 @@ class Daemon:
         }
 
     async def _list(self, conn: Connection, args: Args) -> dict[str, Any]:
-        return {"sessions": [s.describe() for s in self.registry.sessions.values()]}
+        assert isinstance(args, ListArgs)
+        wanted = (args.labels or {}).items()
+        return {
+            "sessions": [
+                s.describe()
+                for s in self.registry.sessions.values()
+                if all(s.labels.get(k) == v for k, v in wanted)
+            ]
+        }
 
     async def _stop(self, conn: Connection, args: Args) -> dict[str, Any]:
         self.stop_requested.set()
@@ -245,7 +255,12 @@ class Daemon:
             caller_directory=args.caller_directory,
             cwd=args.cwd or "/",
         )
-        return {**context.describe(), "rule": _RULES[context.source]}
+        return {
+            **context.describe(),
+            "rule": _RULES[context.source],
+            "env": self.registry.context_env(context),
+            "shim_dir": self.registry.shim_dir,
+        }
 
     async def _spawn(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SpawnArgs)

@@ -97,6 +97,7 @@ class Session:
         self._terminating: trio.Event | None = None
         self._master_open = True
         self.title: str | None = None
+        self.labels: dict[str, str] = {}
         self._title_tail = b""
         self.emit: Emit = _no_events
         self.controller: Subscription | None = None
@@ -140,6 +141,7 @@ class Session:
             "title": self.title,
             "exit_known": self.exit_known,
             "context": self.context.describe() if self.context else None,
+            "labels": self.labels,
         }
 
     # -- the tasks that run a session -------------------------------------------
@@ -164,6 +166,7 @@ class Session:
             signal=self.signal,
             state=self.state,
             title=self.title,
+            labels=self.labels,
             context=self.context.describe() if self.context else None,
             ring_end=self.ring.end,
             scrollback=scrollback,
@@ -198,6 +201,7 @@ class Session:
         session.signal = saved.signal
         session.state = saved.state
         session.title = saved.title
+        session.labels = dict(saved.labels)
         session.exit_known = saved.exit_known
         session.parented = saved.parented
         session.gateway_secret = saved.gateway_secret

@@ -47,6 +47,7 @@ class SessionState:
     parented: bool = True
     """Whether the daemon is this child's parent (and may wait for it)."""
     gateway_secret: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
