@@ -100,6 +100,14 @@ def _spawn_options(parser: argparse.ArgumentParser, *, name: bool = True) -> Non
         metavar="DIR",
         help="the OpenCode project directory the child works for",
     )
+    parser.add_argument(
+        "--label",
+        metavar="K=V",
+        action="append",
+        type=env_arg,
+        default=[],
+        help="tag the session (repeatable); `list --label` selects by it",
+    )
 
 
 def _command(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("list", "list sessions")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--label",
+        metavar="K=V",
+        action="append",
+        type=env_arg,
+        default=[],
+        help="only the sessions with this label (repeatable: all must match)",
+    )
 
     p = add("info", "show one session")
     p.add_argument("session", metavar="SESSION")
