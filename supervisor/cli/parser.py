@@ -3,7 +3,7 @@
 import argparse
 import re
 
-from supervisor.cli import service
+from supervisor.cli import plugin, service
 
 DEFAULT_DETACH_KEY = "ctrl-\\"
 
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", help="a unique name for the terminal")
     q.add_argument("--detach", action="store_true", help="start it without attaching")
     _attach_options(q)
+    plugin.add_parser(oc, _globals)
 
     p = add("attach", "attach this terminal to a session")
     p.add_argument("session", metavar="SESSION")
