@@ -2,12 +2,16 @@
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from supervisor.cli import render
 from supervisor.opencode import plugin_install as pi
 
 
-def add_parser(oc: "argparse._SubParsersAction[argparse.ArgumentParser]", globals_: object) -> None:
+def add_parser(
+    oc: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    globals_: Callable[..., None],
+) -> None:
     p = oc.add_parser("plugin", help="the OpenCode plugin: the agent's terminals in the daemon")
     actions = p.add_subparsers(dest="plugin_cmd", metavar="ACTION", required=True)
     for name, text in (
@@ -16,7 +20,7 @@ def add_parser(oc: "argparse._SubParsersAction[argparse.ArgumentParser]", global
         ("status", "is it installed and up to date, and which OpenCode is there"),
     ):
         q = actions.add_parser(name, help=text, description=text)
-        globals_(q, top=False)  # type: ignore[operator]
+        globals_(q, top=False)
         q.add_argument(
             "--project", metavar="DIR", help="a project's .opencode/ instead of the global config"
         )
