@@ -56,6 +56,8 @@ def _spawn_request(args: argparse.Namespace, size: tuple[int, int] | None) -> di
         "project": os.path.abspath(args.project) if args.project else None,
         "caller_directory": _caller_directory(),
     }
+    if getattr(args, "label", None):
+        request["labels"] = dict(args.label)
     if size is not None:
         request["cols"], request["rows"] = size
     return request
@@ -156,7 +158,7 @@ def cmd_spawn(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        sessions = client.list()
+        sessions = client.list(dict(args.label))
     if args.json:
         render.print_json(sessions)
     elif sessions:

@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             notify=not args.no_notify,
         )
 
+    if args.cmd == "opencode" and args.oc_cmd == "plugin":
+        from supervisor.cli import plugin
+
+        return plugin.run(args)
+
     if args.cmd == "service":
         from supervisor.cli import service
 

@@ -3,7 +3,7 @@
 import argparse
 import re
 
-from supervisor.cli import service
+from supervisor.cli import plugin, service
 
 DEFAULT_DETACH_KEY = "ctrl-\\"
 
@@ -100,6 +100,14 @@ def _spawn_options(parser: argparse.ArgumentParser, *, name: bool = True) -> Non
         metavar="DIR",
         help="the OpenCode project directory the child works for",
     )
+    parser.add_argument(
+        "--label",
+        metavar="K=V",
+        action="append",
+        type=env_arg,
+        default=[],
+        help="tag the session (repeatable); `list --label` selects by it",
+    )
 
 
 def _command(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("list", "list sessions")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--label",
+        metavar="K=V",
+        action="append",
+        type=env_arg,
+        default=[],
+        help="only the sessions with this label (repeatable: all must match)",
+    )
 
     p = add("info", "show one session")
     p.add_argument("session", metavar="SESSION")
@@ -218,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", help="a unique name for the terminal")
     q.add_argument("--detach", action="store_true", help="start it without attaching")
     _attach_options(q)
+    plugin.add_parser(oc, _globals)
 
     p = add("attach", "attach this terminal to a session")
     p.add_argument("session", metavar="SESSION")

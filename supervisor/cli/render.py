@@ -58,6 +58,8 @@ def session_details(s: dict[str, Any]) -> str:
     context = s.get("context")
     if context:
         fields.append(("project", f"{context.get('directory')} ({context.get('project_id')})"))
+    for key, value in sorted((s.get("labels") or {}).items()):
+        fields.append(("label", f"{key}={value}"))
     return "\n".join(f"{k + ':':9} {v}" for k, v in fields)
 
 

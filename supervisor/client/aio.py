@@ -152,8 +152,9 @@ class AsyncClient:
     async def spawn(self, argv: list[str], **options: Any) -> dict[str, Any]:
         return await self.call("spawn", argv=argv, **options)
 
-    async def list(self) -> list[dict[str, Any]]:
-        return (await self.call("list"))["sessions"]
+    async def list(self, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        args = {"labels": labels} if labels else {}
+        return (await self.call("list", **args))["sessions"]
 
     async def info(self, session: str) -> dict[str, Any]:
         return await self.call("info", session=session)

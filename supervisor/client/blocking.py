@@ -221,8 +221,9 @@ class Client:
     def spawn(self, argv: list[str], **options: Any) -> dict[str, Any]:
         return self.call("spawn", argv=argv, **options)
 
-    def list(self) -> list[dict[str, Any]]:
-        return self.call("list")["sessions"]
+    def list(self, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        args = {"labels": labels} if labels else {}
+        return self.call("list", **args)["sessions"]
 
     def info(self, session: str) -> dict[str, Any]:
         return self.call("info", session=session)

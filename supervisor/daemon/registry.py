@@ -110,6 +110,7 @@ class Registry:
             on_finished=self._finished,
         )
         session.emit = self.emit
+        session.labels = dict(args.labels or {})
         if secret is not None and context is not None:
             session.gateway_secret = secret
             self.gateway_secrets[secret] = context.directory

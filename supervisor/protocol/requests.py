@@ -29,6 +29,9 @@ SubId = Annotated[int, Field(ge=1, le=2**32 - 1)]
 Byte = Annotated[int, Field(ge=0, le=255)]
 MAX_ARGS = 4096
 MAX_ENV = 4096
+MAX_LABELS = 32
+MAX_LABEL_VALUE = 1024
+LABEL_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}")
 
 
 def _no_nul(value: str, what: str) -> str:
@@ -39,6 +42,23 @@ def _no_nul(value: str, what: str) -> str:
     except UnicodeEncodeError:
         raise ValueError(f"{what}: holds a lone surrogate, which is not text") from None
     return value
+
+
+def _labels(labels: dict[str, str] | None) -> dict[str, str] | None:
+    if labels is None:
+        return None
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not LABEL_KEY_RE.fullmatch(key):
+            raise ValueError(
+                f"invalid label name {key!r}: 1 to 64 of A-Z a-z 0-9 _ . : / -, "
+                "not starting with . : / or -"
+            )
+        if len(value) > MAX_LABEL_VALUE:
+            raise ValueError(f"the value of label {key!r} is over {MAX_LABEL_VALUE} characters")
+        _no_nul(value, f"the value of label {key!r}")
+    return labels
 
 
 def _absolute(value: str | None) -> str | None:
@@ -81,6 +101,13 @@ class SpawnArgs(Args):
     writes the output to it and reads the keys from it itself."""
     detach_key: Byte | None = None
     """With `terminal`: the key that ends the attachment."""
+    labels: dict[str, str] | None = None
+    """Free-form tags kept with the session and shown by `list` and `info`."""
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        return _labels(labels)
 
     @field_validator("argv")
     @classmethod
@@ -121,6 +148,16 @@ class SpawnArgs(Args):
                 "a name starts with a letter or _, has at most 64 of A-Z a-z 0-9 _ . @ : + -"
             )
         return name
+
+
+class ListArgs(Args):
+    labels: dict[str, str] | None = None
+    """Only the sessions that carry every one of these labels with these values."""
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        return _labels(labels)
 
 
 class ContextArgs(Args):
@@ -238,7 +275,7 @@ class KillArgs(SessionArgs):
 
 OPS: dict[str, type[Args]] = {
     "status": NoArgs,
-    "list": NoArgs,
+    "list": ListArgs,
     "stop": NoArgs,
     "spawn": SpawnArgs,
     "info": SessionArgs,

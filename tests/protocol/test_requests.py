@@ -21,7 +21,7 @@ from supervisor.protocol.requests import (
 
 VALID: dict[str, list[dict[str, Any]]] = {
     "status": [{}],
-    "list": [{}],
+    "list": [{}, {"labels": {"opencode.session": "ses_1", "k": ""}}],
     "stop": [{}],
     "info": [{"session": "1"}, {"session": "web"}, {"session": "x" * 64}],
     "remove": [{"session": "1"}],
@@ -68,6 +68,26 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"session": "1", "signal": None},
     ],
 }
+
+
+@pytest.mark.parametrize("op", ["spawn", "list"])
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [
+        ({"": "v"}, "invalid label name ''"),
+        ({".a": "v"}, "invalid label name '.a'"),
+        ({"a=b": "v"}, "invalid label name 'a=b'"),
+        ({"k" * 65: "v"}, "invalid label name"),
+        ({"k": "v" * 1025}, "over 1024 characters"),
+        ({"k": "a\0b"}, "NUL"),
+        ({f"k{i}": "v" for i in range(33)}, "at most 32 labels"),
+        ({"k": 1}, "labels.k"),
+        (["k"], "labels"),
+    ],
+)
+def test_bad_labels_are_named(op: str, labels: Any, fragment: str) -> None:
+    base = {"argv": ["sh"]} if op == "spawn" else {}
+    refused(op, {**base, "labels": labels}, "labels", fragment)
 
 
 def refused(op: str, args: dict[str, Any], *fragments: str) -> str:
@@ -161,7 +181,8 @@ def test_wrong_types(op, args, field):
 
 
 NULLABLE = {
-    "spawn": ["cwd", "env", "name", "project", "caller_directory", "detach_key"],
+    "spawn": ["cwd", "env", "name", "project", "caller_directory", "detach_key", "labels"],
+    "list": ["labels"],
     "context": ["cwd", "project", "caller_directory"],
     "subscribe": ["since"],
     "wait": ["timeout"],

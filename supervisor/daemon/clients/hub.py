@@ -27,6 +27,7 @@ CAPABILITIES = [
     "screen",
     "events",
     "upgrade",
+    "labels",
 ]
 
 

@@ -11,11 +11,13 @@ import supervisor
 from supervisor.daemon.clients.call import Call
 from supervisor.daemon.clients.hub import Hub, Upgrade
 from supervisor.daemon.clients.optable import op
+from supervisor.daemon.spawn.childenv import context_env
 from supervisor.daemon.spawn.context import Context, decide
 from supervisor.protocol import BAD_REQUEST, CONFLICT, INTERNAL, PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.requests import (
     ContextArgs,
     KillArgs,
+    ListArgs,
     NoArgs,
     ResizeArgs,
     SessionArgs,
@@ -58,8 +60,15 @@ async def status(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
 
 
 @op("list")
-async def list_sessions(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
-    return {"sessions": [s.describe() for s in hub.registry.sessions.values()]}
+async def list_sessions(hub: Hub, call: Call, args: ListArgs) -> dict[str, Any]:
+    wanted = (args.labels or {}).items()
+    return {
+        "sessions": [
+            s.describe()
+            for s in hub.registry.sessions.values()
+            if all(s.labels.get(k) == v for k, v in wanted)
+        ]
+    }
 
 
 @op("stop")
@@ -104,7 +113,13 @@ async def context(hub: Hub, call: Call, args: ContextArgs) -> dict[str, Any]:
     found = await context_for(
         hub, call, project=args.project, caller_directory=args.caller_directory, cwd=args.cwd or "/"
     )
-    return {**found.describe(), "rule": RULES[found.source]}
+    setup = hub.registry.setup
+    return {
+        **found.describe(),
+        "rule": RULES[found.source],
+        "env": context_env(setup, found),
+        "shim_dir": setup.shim_dir,
+    }
 
 
 @op("spawn")

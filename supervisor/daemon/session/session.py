@@ -86,6 +86,7 @@ class Session:
         self.emit: Emit = _no_events
         self.finished = trio.Event()
         self.gateway_secret: str | None = None
+        self.labels: dict[str, str] = {}
         self.exit_known = True
         """False for a child adopted after a crash: it is not ours to wait for."""
         self.parented = True
@@ -136,6 +137,7 @@ class Session:
             "title": self.title,
             "exit_known": self.exit_known,
             "context": self.context.describe() if self.context else None,
+            "labels": self.labels,
         }
 
     # -- running ------------------------------------------------------------------

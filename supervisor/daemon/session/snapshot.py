@@ -3,7 +3,7 @@ after a crash), and back."""
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.daemon.session.ring import Ring
@@ -36,6 +36,7 @@ class SessionState:
     parented: bool = True
     """Whether the daemon is this child's parent (and may wait for it)."""
     gateway_secret: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def export(session: Session) -> SessionState:
@@ -62,6 +63,7 @@ def export(session: Session) -> SessionState:
         exit_known=session.exit_known,
         parented=session.parented,
         gateway_secret=session.gateway_secret,
+        labels=dict(session.labels),
     )
 
 
@@ -95,6 +97,7 @@ def restore(saved: SessionState, ring_size: int, on_finished: Callable[[Session]
     session.exit_known = saved.exit_known
     session.parented = saved.parented
     session.gateway_secret = saved.gateway_secret
+    session.labels = dict(saved.labels)
     if saved.state == "exited":
         session.finished.set()
     return session

@@ -56,3 +56,13 @@ def child_env(
         if setup.opencode_bin:
             result["PTYSUP_OPENCODE_BIN"] = setup.opencode_bin
     return result
+
+
+def context_env(setup: ChildSetup, context: Context) -> dict[str, str]:
+    """The variables a child of this context gets, but for PATH (the shim directory goes
+    first on the child's own PATH) and the session's own PTYSUP_SESSION: what a process
+    the daemon did not start (the bash tool of OpenCode) needs to behave as its child."""
+    env = {"PTYSUP_SOCKET": setup.socket_path, **context.env()}
+    if setup.shim_dir is not None and setup.opencode_bin:
+        env["PTYSUP_OPENCODE_BIN"] = setup.opencode_bin
+    return env
