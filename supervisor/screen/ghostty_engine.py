@@ -1,22 +1,33 @@
 """The engine of Ghostty (libghostty-vt, through the pyghostty binding).
 
-Screen, scrollback, title, cursor and every DEC mode come from the library; the cursor shape
-and the margins, which its API does not report, from the mode scanner. Calls into the
-library release the GIL (cffi), so it can be fed from a worker thread.
+Everything comes from the library, read when asked: feeding is one call into it, which
+releases the GIL (cffi), so it can run on a worker thread. The margins are read from its VT
+formatter and the cursor shape from its render state, the only places its API shows them.
+A steady block is its default shape, so DECSCUSR 2 reads back as 0.
 """
 
+import re
+import weakref
 from typing import Any
 
 import pyghostty
 from pyghostty import ffi, lib
 from pyghostty.core import init_sized
 
-from supervisor.screen.modes import ModeScanner
 from supervisor.screen.redraw import compose
 from supervisor.screen.types import MOUSE_MODES, Cursor, Modes, Snapshot
 
 VT = lib.GHOSTTY_FORMATTER_FORMAT_VT
 PLAIN = lib.GHOSTTY_FORMATTER_FORMAT_PLAIN
+_REGION = re.compile(r"\x1b\[(\d+);(\d+)r")
+# (visual style, blinking) -> DECSCUSR
+_SHAPES = {
+    (lib.GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_BLOCK, True): 1,
+    (lib.GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_UNDERLINE, True): 3,
+    (lib.GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_UNDERLINE, False): 4,
+    (lib.GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_BAR, True): 5,
+    (lib.GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_BAR, False): 6,
+}
 
 
 class GhosttyEngine:
@@ -25,7 +36,10 @@ class GhosttyEngine:
 
     def __init__(self, cols: int, rows: int, scrollback: int = 10_000) -> None:
         self._term = pyghostty.Terminal(cols, rows, scrollback=scrollback)
-        self._scanner = ModeScanner(rows)
+        self._render = ffi.new("GhosttyRenderState*")
+        if lib.ghostty_render_state_new(ffi.NULL, self._render):
+            raise OSError("libghostty-vt: no render state")
+        self._free_render = weakref.finalize(self, lib.ghostty_render_state_free, self._render[0])
         self._cols, self._rows = cols, rows
 
     @property
@@ -34,12 +48,10 @@ class GhosttyEngine:
 
     def feed(self, data: bytes) -> None:
         self._term.feed(data)
-        self._scanner.feed(data)
 
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) != (self._cols, self._rows):
             self._term.resize(cols, rows)
-            self._scanner.resize(rows)
             self._cols, self._rows = cols, rows
 
     def _get(self, key: str, ctype: str) -> Any:
@@ -62,12 +74,35 @@ class GhosttyEngine:
             app_keypad=mode(66),
             origin=mode(6),
             autowrap=mode(7),
-            scroll_region=self._scanner.region,
+            scroll_region=self._region(),
         )
 
-    def _format(self, start: tuple[int, int], end: tuple[int, int], tag: str, emit: int) -> str:
+    def _region(self) -> tuple[int, int] | None:
+        found = _REGION.search(self._format((0, 0), (0, 0), "active", VT, margins=True))
+        return (int(found[1]), int(found[2])) if found else None
+
+    def _shape(self) -> int:
+        state = self._render[0]
+        if lib.ghostty_render_state_update(state, self._term._t[0]):
+            return 0
+        style, blinking = ffi.new("int*"), ffi.new("bool*")
+        lib.ghostty_render_state_get(
+            state, lib.GHOSTTY_RENDER_STATE_DATA_CURSOR_VISUAL_STYLE, style
+        )
+        lib.ghostty_render_state_get(state, lib.GHOSTTY_RENDER_STATE_DATA_CURSOR_BLINKING, blinking)
+        return _SHAPES.get((style[0], bool(blinking[0])), 0)
+
+    def _format(
+        self,
+        start: tuple[int, int],
+        end: tuple[int, int],
+        tag: str,
+        emit: int,
+        margins: bool = False,
+    ) -> str:
         opts = init_sized("GhosttyFormatterTerminalOptions")
         opts.emit = emit
+        opts.extra.scrolling_region = margins
         opts.trim = True
         opts.unwrap = False
         selection = init_sized("GhosttySelection")
@@ -94,7 +129,7 @@ class GhosttyEngine:
 
     def snapshot(self) -> Snapshot:
         x, y = self._term.cursor
-        cursor = Cursor(x, y, bool(self._get("cursor_visible", "bool")), self._scanner.shape)
+        cursor = Cursor(x, y, bool(self._get("cursor_visible", "bool")), self._shape())
         lines = [line.rstrip() for line in self._screen_rows(PLAIN)]
         return Snapshot(
             self._cols, self._rows, lines, cursor, self._title(), self.modes(), self.name
