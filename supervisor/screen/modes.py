@@ -51,7 +51,8 @@ class ModeScanner:
         for match in _PATTERN.finditer(data):
             self._apply(match)
             end = match.end()
-        last = data.rfind(b"\x1b", end)
+        osc = data.rfind(b"\x1b]", end)  # its terminator may begin with ESC too
+        last = osc if osc >= 0 else data.rfind(b"\x1b", end)
         if last >= 0 and len(data) - last < _LONGEST_TAIL:
             self._tail = data[last:]
 

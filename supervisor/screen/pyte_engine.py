@@ -93,6 +93,8 @@ class PyteEngine:
         if (cols, rows) != (self._cols, self._rows):
             self._cols, self._rows = cols, rows
             self._screen.resize(rows, cols)
+            self._screen.ensure_hbounds()
+            self._screen.ensure_vbounds()
             self._scanner.resize(rows)
 
     def snapshot(self) -> Snapshot:
