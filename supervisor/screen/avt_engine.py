@@ -1,6 +1,7 @@
 """asciinema's avt (Rust, through the pyavt binding). It takes text, not bytes, so output
 goes through an incremental UTF-8 decoder first; the modes come from the mode scanner. The
-binding holds the GIL while it parses."""
+binding holds the GIL while it parses, and some garbage makes it panic (an exception that is
+not an Exception): the screen then starts over, as pyte's does."""
 
 import codecs
 from collections import deque
@@ -28,6 +29,7 @@ class AvtEngine:
 
     def __init__(self, cols: int, rows: int, scrollback: int = 10_000) -> None:
         self._vt = avt.Vt(cols, rows, scrollback_limit=0)
+        self.restarts = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._scanner = ModeScanner(rows)
         self._scrolled: deque[str] = deque(maxlen=scrollback)
@@ -39,15 +41,31 @@ class AvtEngine:
 
     def feed(self, data: bytes) -> None:
         self._scanner.feed(data)
-        _, scrolled = self._vt.feed_str(self._decoder.decode(data))
+        try:
+            _, scrolled = self._vt.feed_str(self._decoder.decode(data))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # a Rust panic
+            self._restart()
+            return
         self._scrolled.extend(line.text.rstrip() for line in scrolled)
 
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) != (self._cols, self._rows):
-            _, scrolled = self._vt.resize(cols, rows)
-            self._scrolled.extend(line.text.rstrip() for line in scrolled)
-            self._scanner.resize(rows)
             self._cols, self._rows = cols, rows
+            self._scanner.resize(rows)
+            try:
+                _, scrolled = self._vt.resize(cols, rows)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # a Rust panic
+                self._restart()
+                return
+            self._scrolled.extend(line.text.rstrip() for line in scrolled)
+
+    def _restart(self) -> None:
+        self._vt = avt.Vt(self._cols, self._rows, scrollback_limit=0)
+        self.restarts += 1
 
     def snapshot(self) -> Snapshot:
         lines = [line.text.rstrip() for line in self._vt.view()]

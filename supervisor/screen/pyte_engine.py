@@ -51,6 +51,10 @@ class _Screen(pyte.Screen):
             self.dirty.update(range(self.lines))
         super().reset_mode(*[m for m in modes if m not in ALTERNATE], **kwargs)
 
+    def set_margins(self, *args: Any, **kwargs: Any) -> None:
+        super().set_margins(*args, **kwargs)
+        self.cursor_position()  # pyte leaves the cursor where it was when the margins reset
+
     def index(self) -> None:
         top, bottom = self.margins or pyte.screens.Margins(0, self.lines - 1)
         if self.cursor.y == bottom and top == 0 and not self.alternate:

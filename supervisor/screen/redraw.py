@@ -10,10 +10,11 @@ from supervisor.screen.types import Snapshot
 def compose(styled_rows: Sequence[str], snap: Snapshot) -> str:
     """A redraw for a terminal of `snap`'s size in its default state."""
     modes = snap.modes
-    out = ["\x1b[0m\x1b[r"]
+    out = ["\x1b[0m"]
     if modes.alternate_screen:
+        # before anything moves the cursor: leaving the alternate screen puts it back there
         out.append("\x1b[?1049h")
-    out.append("\x1b[H\x1b[2J")
+    out.append("\x1b[r\x1b[H\x1b[2J")
     for y, row in enumerate(styled_rows):
         if row:
             out.append(f"\x1b[{y + 1};1H{row}\x1b[0m")
