@@ -146,3 +146,9 @@ class GhosttyEngine:
 
     def ansi(self) -> str:
         return compose(self._screen_rows(VT), self.snapshot())
+
+
+# cffi builds each C type the first time it is used, some 30 ms apiece: do it while the
+# module loads rather than on the first attach.
+GhosttyEngine(2, 2).ansi()
+GhosttyEngine(2, 2).history(1)
