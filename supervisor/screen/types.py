@@ -1,6 +1,6 @@
 """What an engine reports: the screen as plain rows, the cursor, the title and the modes."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
 # DECSET numbers of the mouse modes: X10, normal, button-event, any-event tracking, then the
@@ -38,7 +38,6 @@ class Snapshot:
     title: str
     modes: Modes
     engine: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
