@@ -124,8 +124,8 @@ class Registry:
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
 
-    def export(self) -> list[SessionState]:
-        return [snapshot.export(s) for s in self.sessions.values()]
+    def export(self, *, screen: bool = True) -> list[SessionState]:
+        return [snapshot.export(s, screen=screen) for s in self.sessions.values()]
 
     def adopt(self, saved: list[SessionState], next_id: int) -> None:
         """Take over the sessions a previous daemon image handed over."""

@@ -27,6 +27,7 @@ Offset = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 SubId = Annotated[int, Field(ge=1, le=2**32 - 1)]
 Byte = Annotated[int, Field(ge=0, le=255)]
+HistoryLines = Annotated[int, Field(ge=0, le=100_000)]
 MAX_ARGS = 4096
 MAX_ENV = 4096
 MAX_LABELS = 32
@@ -219,10 +220,14 @@ class AttachArgs(SessionArgs):
     terminal: bool = False
     """The client's terminal came with the request (SCM_RIGHTS): see SpawnArgs.terminal."""
     detach_key: Byte | None = None
+    history: HistoryLines | None = None
+    """Show this many lines of scrollback before the screen (only without `since`)."""
 
 
 class ScreenArgs(SessionArgs):
     ansi: bool = False
+    history: HistoryLines | None = None
+    """Also the last this many lines of scrollback, as plain text."""
 
 
 class UnsubscribeArgs(Args):

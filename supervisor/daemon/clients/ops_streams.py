@@ -43,8 +43,15 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
     if session.state != "running":
         raise ProtocolError(CONFLICT, f"session {session.id} has exited; nothing to attach to")
-    model = await session.screen() if args.since is None else None
-    # From here on nothing awaits: the redraw is the screen at exactly `since`.
+    redraw: str | None = None
+    since = args.since
+    if since is None:
+        await session.view.caught_up()
+        # From here on nothing awaits: the redraw is the screen at exactly `since`.
+        with session.view.holding() as (since, engine):
+            redraw = engine.ansi()
+            if args.history:
+                redraw = history_text(engine.history(args.history), engine.size[1]) + redraw
     terminal = call.terminal() if args.terminal else None
     if terminal is not None and (shown := _shown_in(hub, terminal.fd, session)) is not None:
         terminal.close()
@@ -53,7 +60,6 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
             f"cannot attach session {session.id} here: this terminal is session "
             f"{shown.id}'s, which would then show itself",
         )
-    since = session.ring.end if args.since is None else args.since
     client = call.client
     sub = client.new_subscription(
         session.id,
@@ -63,7 +69,6 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
         patient=not args.read_only,
     )
     sub.cols, sub.rows = args.cols, args.rows
-    redraw = model.ansi() if model is not None else None
     if terminal is not None:
         client.link_terminal(
             terminal,
@@ -117,19 +122,47 @@ def _shown_in(hub: Hub, fd: int, target: Session) -> Session | None:
     return None
 
 
+def history_text(lines: list[str], rows: int) -> str:
+    """Scrollback shown before a redraw: the lines, then enough new lines to push them off
+    the screen into the terminal's own scrollback, where the redraw does not erase them."""
+    if not lines:
+        return ""
+    return "\x1b[0m" + "\r\n".join(lines) + "\r\n" * rows
+
+
 @op("screen")
 async def screen(hub: Hub, call: Call, args: ScreenArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
-    model = await session.screen()
-    snapshot = {
-        **model.snapshot(),
+    view = session.view
+    await view.caught_up()
+    with view.holding() as (offset, engine):
+        snap = engine.snapshot()
+        history = engine.history(args.history) if args.history else None
+        ansi = engine.ansi() if args.ansi else None
+    modes = snap.to_dict()["modes"]
+    result: dict[str, Any] = {
+        "lines": snap.lines,
+        "cursor": {
+            "x": snap.cursor.x,
+            "y": snap.cursor.y,
+            "hidden": not snap.cursor.visible,
+        },
+        "cursor_shape": snap.cursor.shape,
+        "cols": snap.cols,
+        "rows": snap.rows,
+        "alternate": snap.modes.alternate_screen,
+        "modes": modes,
+        "exact": view.exact,
+        "engine": view.describe(),
         "title": session.title,
-        "offset": model.offset,
+        "offset": offset,
         "session": session.id,
     }
-    if args.ansi:
-        snapshot["ansi"] = model.ansi()
-    return snapshot
+    if history is not None:
+        result["history"] = history
+    if ansi is not None:
+        result["ansi"] = ansi
+    return result
 
 
 @op("events")

@@ -172,9 +172,12 @@ class Route:
         if wait > 0:
             await trio.sleep(wait)
         self._last_redraw = time.monotonic()
-        model = await self._session.screen()
-        self.sub.discard_before(self._session.ring.end)
-        await self._write_all(model.ansi().encode("utf-8", "replace"))
+        view = self._session.view
+        await view.caught_up()
+        with view.holding() as (offset, engine):
+            redraw = engine.ansi()
+        self.sub.discard_before(offset)
+        await self._write_all(redraw.encode("utf-8", "replace"))
 
     async def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

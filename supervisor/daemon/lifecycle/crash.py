@@ -61,7 +61,7 @@ class FdStore:
                 listen_fd=None,
                 lock_fd=None,
                 daemon_version="",
-                sessions=registry.export(),
+                sessions=registry.export(screen=False),
             )
             try:
                 await trio.to_thread.run_sync(

@@ -1,5 +1,6 @@
 """The one reader of a session's PTY master: drains it until it would block and hands each
-batch on; holds the child back while a lossless subscriber lags; and catches a typed
+batch on; holds the child back while a lossless subscriber lags or the screen engine
+has not seen what would leave the ring; and catches a typed
 key's echo without a trip through the event loop."""
 
 import contextlib
@@ -7,7 +8,7 @@ import errno
 import os
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -32,11 +33,15 @@ class Reader:
         flow: Flow,
         publish: Callable[[bytes], None],
         end: Callable[[], int],
+        room: Callable[[int], Awaitable[int]],
+        free: Callable[[], int],
     ) -> None:
         self._master = master
         self._flow = flow
         self._publish = publish
         self._end = end
+        self._room = room
+        self._free = free
         self.drained = trio.Event()
         """Set once the terminal has given its last byte (EIO/EOF) or was closed."""
         self._echo_misses = 0
@@ -47,24 +52,25 @@ class Reader:
             while True:
                 if self._flow.active and self._flow.congested():
                     await self._flow.wait(self._end)
+                limit = await self._room(MAX_BATCH)
                 await trio.lowlevel.wait_readable(self._master.fd)
-                if self.drain_once() < 0:
+                if self.drain_once(limit) < 0:
                     break
         except (trio.ClosedResourceError, OSError):
             pass
         finally:
             self.drained.set()
 
-    def drain_once(self) -> int:
-        """Read until the master would block; publish one batch. The bytes read, or -1 at
-        the end of output."""
+    def drain_once(self, limit: int = MAX_BATCH) -> int:
+        """Read until the master would block, or about `limit` bytes; publish one batch.
+        The bytes read, or -1 at the end of output."""
         chunks: list[bytes] = []
         size = 0
         alive = True
         fd = self._master.fd
-        while size < MAX_BATCH:
+        while size < limit:
             try:
-                data = os.read(fd, READ_SIZE)
+                data = os.read(fd, min(READ_SIZE, limit - size))
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -99,5 +105,7 @@ class Reader:
                 self._echo_resume = time.monotonic() + ECHO_PAUSE
             return
         self._echo_misses = 0
-        with contextlib.suppress(OSError):
-            self.drain_once()  # at the end of output, the read loop finds it again
+        limit = min(MAX_BATCH, self._free())
+        if limit > 0:
+            with contextlib.suppress(OSError):
+                self.drain_once(limit)  # at the end of output, the read loop finds it again

@@ -1,37 +1,194 @@
-"""A session's screen model kept in step with its output: fed when the terminal goes quiet
-or when somebody asks, through every size the terminal went through on the way."""
+"""A session's screen engine kept in step with its output, through every size the terminal
+went through on the way.
+
+With an engine that parses without the GIL (libghostty-vt) the view sees every byte: a
+feeder task hands each stretch of new output, in order, to a worker thread, and the
+reader never lets unfed output leave the ring (`room`). The model is then exact, always.
+A slower engine (pyte, avt) cannot keep up with a PTY: it is fed only when the terminal
+is quiet or somebody asks, restarts from the ring's last full reset (else its tail) when
+output it has not seen is gone, and says it is not exact then.
+
+Every call on the engine holds `_lock` (a thread lock: the worker feeds under it), and
+`fed` changes under it too, so a snapshot taken under the lock is the screen at `fed`.
+"""
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import structlog
 import trio
 
 from supervisor.daemon.session.ring import Ring
-from supervisor.daemon.session.screen import ScreenModel
+from supervisor.screen import Engine, Modes, open_engine
 
 log = structlog.get_logger("supervisor.screen")
 
+THREADED = frozenset({"ghostty"})
+"""Engines that release the GIL while they parse: fed every byte, on a worker thread."""
+FEED_CHUNK = 256 * 1024
 QUIET = 0.1
-SCREEN_CHUNK = 16 * 1024
+LAZY_CHUNK = 16 * 1024
 MAX_INCREMENTAL = 256 * 1024
+TAIL_FOR_REBUILD = 64 * 1024
+SCROLLBACK = 10_000
+# A full reset (RIS) or entering the alternate screen: the screen before it does not matter.
+_RESET = re.compile(rb"\x1bc|\x1b\[\?(?:1049|1047|47)h")
 
 
 class ScreenView:
-    def __init__(self, session_id: str, ring: Ring, cols: int, rows: int) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        ring: Ring,
+        cols: int,
+        rows: int,
+        saved: dict[str, Any] | None = None,
+    ) -> None:
         self._id = session_id
         self._ring = ring
-        self._model: ScreenModel | None = None
-        self._lock: trio.Lock | None = None
+        self._lock = threading.Lock()
+        self.engine: Engine = open_engine(cols, rows, SCROLLBACK)
+        self.threaded = self.engine.name in THREADED
+        self.fed = ring.start
+        """The offset up to which the engine has seen the output."""
+        self.exact = ring.start == 0
         self._sizes: list[tuple[int, int, int]] = [(ring.start, cols, rows)]
-        """(offset, cols, rows): the sizes the screen model has still to go through."""
+        """(offset, cols, rows): the sizes the engine has still to go through."""
+        self._wakeup = trio.Event()
+        self._progress = trio.Event()
         self._catching_up = False
+        self._failed = False
+        if saved is not None and ring.start <= saved["offset"] <= ring.end:
+            self._sizes = [(saved["offset"], saved["cols"], saved["rows"]), (ring.end, cols, rows)]
+            self._adopt(saved)
+        elif not self.exact:
+            self._restart()
+
+    # -- told by the session ----------------------------------------------------------
 
     def resized(self, cols: int, rows: int) -> None:
         self._sizes.append((self._ring.end, cols, rows))
 
     def output(self, nursery: trio.Nursery | None) -> None:
-        """New output: catch up once the terminal has been quiet a moment."""
-        if not self._catching_up and nursery is not None:
+        """New output is in the ring."""
+        if self.threaded:
+            self._wakeup.set()
+        elif not self._catching_up and nursery is not None:
             self._catching_up = True
             nursery.start_soon(self._catch_up)
+
+    def free(self) -> int:
+        """How much output may enter the ring now without waiting (see `room`)."""
+        if not self.threaded or self._failed:
+            return 2**62
+        return self._ring.capacity - (self._ring.end - self.fed)
+
+    async def room(self, size: int) -> int:
+        """How much output may enter the ring now without pushing out any the engine has
+        not seen: at most `size`, and the reader waits until that is a fair amount."""
+        if not self.threaded or self._failed:
+            return size
+        capacity = self._ring.capacity
+        wanted = min(size, max(1, capacity // 2))
+        while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
+            self._wakeup.set()
+            await self._wait_progress()
+        return size if self._failed else min(size, free)
+
+    # -- feeding every byte ------------------------------------------------------------
+
+    async def feed_forever(self) -> None:
+        """The feeder of a threaded engine: runs as long as the session does."""
+        if not self.threaded:
+            return
+        try:
+            while True:
+                if self.fed >= self._ring.end:
+                    await self._wakeup.wait()
+                    self._wakeup = trio.Event()
+                    continue
+                start = self.fed
+                stop = min(self._ring.end, self._next_resize(start), start + FEED_CHUNK)
+                begin, data = self._ring.read(start, stop - start)
+                if begin != start:  # cannot happen while `room` is respected; never hide it
+                    log.error("output left the ring unseen by the screen", session=self._id)
+                    self.exact = False
+                await trio.to_thread.run_sync(self._feed_locked, data, begin + len(data))
+                self._progress.set()
+                self._progress = trio.Event()
+        except Exception:
+            log.exception(
+                "the screen engine failed; the screen is no longer kept", session=self._id
+            )
+            self._failed = True
+            self.exact = False
+            self._progress.set()
+
+    def _feed_locked(self, data: bytes, stop: int) -> None:
+        with self._lock:
+            self._apply_sizes()
+            self.engine.feed(data)
+            self.fed = stop
+            self._apply_sizes()
+
+    async def _wait_progress(self) -> None:
+        await self._progress.wait()
+
+    # -- reading the screen --------------------------------------------------------------
+
+    async def caught_up(self) -> None:
+        """Wait until the engine has seen every byte of output there is now."""
+        target = self._ring.end
+        if self.threaded and not self._failed:
+            while self.fed < target and not self._failed:
+                self._wakeup.set()
+                await self._wait_progress()
+        else:
+            await self._feed_lazily(target)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[tuple[int, Engine]]:
+        """The engine, to use while this holds its lock, and the offset at which its screen
+        stands. Blocks the caller only while a feed of at most FEED_CHUNK bytes ends."""
+        with self._lock:
+            self._apply_sizes()
+            yield self.fed, self.engine
+
+    def export(self) -> dict[str, Any]:
+        """The screen as data for a new image of the daemon: it goes on from there exactly."""
+        with self.holding() as (offset, engine):
+            cols, rows = engine.size
+            return {
+                "offset": offset,
+                "cols": cols,
+                "rows": rows,
+                "ansi": engine.ansi(),
+                "history": engine.history(SCROLLBACK),
+                "exact": self.exact,
+            }
+
+    def _adopt(self, saved: dict[str, Any]) -> None:
+        engine = open_engine(saved["cols"], saved["rows"], SCROLLBACK, self.engine.name)
+        history = saved.get("history") or []
+        if history:
+            engine.feed("\r\n".join(history).encode() + b"\r\n" * saved["rows"])
+        engine.feed(saved["ansi"].encode())
+        self.engine = engine
+        self.fed = saved["offset"]
+        self.exact = bool(saved.get("exact"))
+
+    def modes(self) -> Modes:
+        """The modes the session's programs left set (for giving a terminal back)."""
+        with self.holding() as (_, engine):
+            return engine.snapshot().modes
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.engine.name, "version": self.engine.version}
+
+    # -- the lazy way, for engines that hold the GIL ------------------------------------
 
     async def _catch_up(self) -> None:
         try:
@@ -40,45 +197,57 @@ class ScreenView:
                 await trio.sleep(QUIET)
                 if self._ring.end == end:
                     break
-            await self.current()
+            await self._feed_lazily(self._ring.end)
         except Exception:
             log.exception("the screen model failed; it starts over", session=self._id)
-            self._model = None
+            self._restart()
         finally:
             self._catching_up = False
 
-    async def current(self) -> ScreenModel:
-        """The screen model, up to date with every byte of output so far."""
-        if self._lock is None:
-            self._lock = trio.Lock()
-        async with self._lock:
-            model = self._model
-            if model is None:
-                model = self._model = ScreenModel(*self._size_at(0))
-            ring = self._ring
-            model.resize(*self._size_at(model.offset))
-            while model.offset < ring.end:
-                if model.offset < ring.start or ring.end - model.offset > MAX_INCREMENTAL:
-                    start, data = ring.snapshot()
-                    begin = model.restart(start, data)
-                    model.resize(*self._size_at(start + begin))
-                    pending = data[begin:]
-                    for i in range(0, len(pending), SCREEN_CHUNK):
-                        model.feed(pending[i : i + SCREEN_CHUNK])
-                        await trio.sleep(0)
-                    continue
-                stop = self._next_resize(model.offset)
-                _, data = ring.read(model.offset, min(SCREEN_CHUNK, stop - model.offset))
-                model.feed(data)
-                if model.offset == stop:
-                    model.resize(*self._size_at(stop))
-                await trio.sleep(0)
-            model.resize(*self._size_at(model.offset))
-            self._forget_resizes(model.offset)
-            return model
+    async def _feed_lazily(self, target: int) -> None:
+        ring = self._ring
+        while self.fed < target:
+            if self.fed < ring.start or ring.end - self.fed > MAX_INCREMENTAL:
+                self._restart()
+                continue
+            stop = min(self._next_resize(self.fed), self.fed + LAZY_CHUNK)
+            begin, data = ring.read(self.fed, stop - self.fed)
+            self._feed_locked(data, begin + len(data))
+            await trio.sleep(0)
+
+    def _restart(self) -> None:
+        """Start over on what the ring still holds: from its last full reset if it has one,
+        else from the start of a line near its tail; exact only if nothing before can
+        matter."""
+        start, data = self._ring.snapshot()
+        resets = list(_RESET.finditer(data))
+        if resets:
+            begin, exact = resets[-1].start(), True
+        elif start == 0 and len(data) <= TAIL_FOR_REBUILD:
+            begin, exact = 0, True
+        else:
+            begin = max(0, len(data) - TAIL_FOR_REBUILD)
+            newline = data.find(b"\n", begin)
+            if 0 <= newline < len(data) - 1:
+                begin = newline + 1
+            exact = False
+        with self._lock:
+            cols, rows = self._size_at(start + begin)
+            self.engine = open_engine(cols, rows, SCROLLBACK, self.engine.name)
+            self.fed = start + begin
+        self.exact = exact and not self._failed
+
+    # -- sizes --------------------------------------------------------------------------
+
+    def _apply_sizes(self) -> None:
+        """Under the lock, after a feed: go through the sizes that took effect by `fed`."""
+        cols, rows = self._size_at(self.fed)
+        if (cols, rows) != self.engine.size:
+            self.engine.resize(cols, rows)
+        while len(self._sizes) > 1 and self._sizes[1][0] <= self.fed:
+            del self._sizes[0]
 
     def _size_at(self, offset: int) -> tuple[int, int]:
-        """The terminal size in force when the output at `offset` was written."""
         size = self._sizes[0]
         for entry in self._sizes:
             if entry[0] > offset:
@@ -91,7 +260,3 @@ class ScreenView:
             if at > offset:
                 return at
         return 2**63
-
-    def _forget_resizes(self, offset: int) -> None:
-        while len(self._sizes) > 1 and self._sizes[1][0] <= offset:
-            del self._sizes[0]

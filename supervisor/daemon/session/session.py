@@ -16,7 +16,6 @@ from supervisor.daemon.session.flow import Flow
 from supervisor.daemon.session.reader import Reader
 from supervisor.daemon.session.ring import Ring
 from supervisor.daemon.session.roles import Roles
-from supervisor.daemon.session.screen import ScreenModel
 from supervisor.daemon.session.screenview import ScreenView
 from supervisor.daemon.session.subscription import Subscription
 from supervisor.daemon.session.title import TitleScanner
@@ -26,6 +25,7 @@ from supervisor.daemon.system import procs
 from supervisor.daemon.system.childwatch import wait_exit, wait_gone
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.pty import set_size
+from supervisor.screen import detach_sequence
 
 log = structlog.get_logger("supervisor.session")
 
@@ -64,6 +64,7 @@ class Session:
         context: Context | None,
         on_finished: Callable[["Session"], None],
         title: str | None = None,
+        screen: dict[str, Any] | None = None,
     ) -> None:
         self.id = session_id
         self.name = name
@@ -94,10 +95,12 @@ class Session:
         self._terminating: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
         self.flow = Flow()
-        self.reader = Reader(master, self.flow, self._publish, lambda: self.ring.end)
+        self.view = ScreenView(session_id, ring, cols, rows, screen)
+        self.reader = Reader(
+            master, self.flow, self._publish, lambda: self.ring.end, self.view.room, self.view.free
+        )
         self.writer = Writer(session_id, master)
         self.roles = Roles(session_id, self.resize, lambda: self.state == "running", self._emit)
-        self.view = ScreenView(session_id, ring, cols, rows)
         self._title = TitleScanner(self._title_changed, title)
 
     def _emit(self, event: str, **fields: Any) -> None:
@@ -146,6 +149,7 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(self.view.feed_forever)
                 if not self.master.closed:
                     nursery.start_soon(self.reader.run)
                 else:
@@ -169,9 +173,6 @@ class Session:
     def _title_changed(self, title: str) -> None:
         self.emit("title", session=self.id, title=title)
 
-    async def screen(self) -> ScreenModel:
-        return await self.view.current()
-
     async def _watch(self, drain_timeout: float) -> None:
         if self.parented:
             status = await wait_exit(self.pid)
@@ -183,7 +184,9 @@ class Session:
             await self.reader.drained.wait()
         if not self.reader.drained.is_set() and not self.master.closed:
             with contextlib.suppress(OSError):
-                self.reader.drain_once()
+                self.reader.drain_once(max(1, self.view.free()))
+        with trio.move_on_after(drain_timeout):
+            await self.view.caught_up()  # the modes to undo are those the program left
         self._exited()
         for sub in list(self.subscribers.values()):
             self._end_subscription(sub, "exited")
@@ -226,6 +229,7 @@ class Session:
             self.flow.remove(sub)
 
     def _end_subscription(self, sub: Subscription, reason: str) -> None:
+        restore = self.restore() if sub in self.roles.attached else None
         self._forget(sub)
         self.roles.detach(sub)
         sub.push_event(
@@ -234,7 +238,13 @@ class Session:
             offset=self.ring.end,
             exit_code=self.exit_code,
             signal=self.signal,
+            **({"restore": restore} if restore is not None else {}),
         )
+
+    def restore(self) -> str:
+        """What gives a terminal that showed this session back as it was before: every mode
+        the session's programs left set, turned off."""
+        return detach_sequence(self.view.modes())
 
     def attach(self, sub: Subscription, *, read_only: bool) -> None:
         self.roles.attach(sub, read_only=read_only)

@@ -37,9 +37,13 @@ class SessionState:
     """Whether the daemon is this child's parent (and may wait for it)."""
     gateway_secret: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    screen: dict[str, Any] | None = None
+    """The screen engine's state (see ScreenView.export), so that it goes on exactly."""
 
 
-def export(session: Session) -> SessionState:
+def export(session: Session, *, screen: bool = True) -> SessionState:
+    """`screen`: with the screen engine's state (an upgrade in place; a crash snapshot,
+    written every few seconds, goes without it)."""
     _, scrollback = session.ring.snapshot()
     return SessionState(
         id=session.id,
@@ -64,6 +68,7 @@ def export(session: Session) -> SessionState:
         parented=session.parented,
         gateway_secret=session.gateway_secret,
         labels=dict(session.labels),
+        screen=session.view.export() if screen else None,
     )
 
 
@@ -87,6 +92,7 @@ def restore(saved: SessionState, ring_size: int, on_finished: Callable[[Session]
         context=Context.from_dict(saved.context) if saved.context else None,
         on_finished=on_finished,
         title=saved.title,
+        screen=saved.screen,
     )
     session.created_at = saved.created_at
     session.exited_at = saved.exited_at
@@ -98,6 +104,8 @@ def restore(saved: SessionState, ring_size: int, on_finished: Callable[[Session]
     session.parented = saved.parented
     session.gateway_secret = saved.gateway_secret
     session.labels = dict(saved.labels)
+    if saved.screen is None and not saved.parented:
+        session.view.exact = False  # adopted after a crash: output may have been lost
     if saved.state == "exited":
         session.finished.set()
     return session
