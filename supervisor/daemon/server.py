@@ -197,7 +197,7 @@ class Daemon:
     async def _stop(self, conn: Connection, args: Args) -> dict[str, Any]:
         self.stop_requested.set()
         self.wake.set()
-        return {"stopping": True, "pid": os.getpid()}
+        return {"stopping": True, "pid": os.getpid(), "ending": len(self.registry.running())}
 
     async def _upgrade(self, conn: Connection, args: Args) -> dict[str, Any]:
         if self.upgrade is not None:
@@ -385,8 +385,9 @@ class Daemon:
     async def _write(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, WriteArgs)
         session = self.registry.lookup(args.session)
+        offset = session.ring.end
         written = await session.write(args.payload())
-        return {"written": written}
+        return {"written": written, "offset": offset}
 
     async def _subscribe(self, conn: Connection, args: Args) -> dict[str, Any]:
         assert isinstance(args, SubscribeArgs)
