@@ -12,6 +12,7 @@ import trio
 from supervisor.daemon import pty, reaper
 from supervisor.daemon.childwatch import WATCHED
 from supervisor.daemon.context import Context
+from supervisor.daemon.ids import IdCounter
 from supervisor.daemon.outbox import Subscription
 from supervisor.daemon.peers import lineage
 from supervisor.daemon.session import Session
@@ -68,7 +69,7 @@ class Registry:
         self._nursery = nursery
         self.sessions: dict[str, Session] = {}
         self._names: dict[str, Session] = {}
-        self._next_id = 1
+        self._ids = IdCounter(socket_path)
         self.shim_dir: str | None = None
         self.gateway: Gateway | None = None
         self.gateway_secrets: dict[str, str] = {}
@@ -115,7 +116,7 @@ class Registry:
             )
         if args.name is not None and args.name in self._names:
             raise ProtocolError(CONFLICT, f"a session is already named {args.name!r}")
-        session_id = str(self._next_id)
+        session_id = str(self._ids.next)
         env = self.child_env(args)
         env.setdefault("TERM", DEFAULT_TERM)
         if env.get("TERM") in ("", "dumb") and args.env is None:
@@ -145,7 +146,7 @@ class Registry:
             code = LIMIT if exc.limit else "bad_request"
             raise ProtocolError(code, str(exc)) from None
         WATCHED.add(child.pid)
-        self._next_id += 1
+        self._ids.take()
         session = Session(
             session_id,
             args.name,
@@ -188,11 +189,11 @@ class Registry:
             if session.gateway_secret is not None and session.context is not None:
                 self.gateway_secrets[session.gateway_secret] = session.context.directory
             self._nursery.start_soon(session.run, self.settings.drain_timeout)
-        self._next_id = max(self._next_id, next_id)
+        self._ids.advance(next_id)
 
     @property
     def next_id(self) -> int:
-        return self._next_id
+        return self._ids.next
 
     def _finished(self, session: Session) -> None:
         log.info(
