@@ -173,6 +173,16 @@ class Registry:
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
 
+    def rename(self, session: Session, name: str) -> None:
+        taken = self._names.get(name)
+        if taken is not None and taken is not session:
+            raise ProtocolError(CONFLICT, f"a session is already named {name!r}")
+        if session.name is not None:
+            self._names.pop(session.name, None)
+        session.name = name
+        self._names[name] = session
+        self.emit("renamed", session=session.id, name=name)
+
     def export(self) -> list[SessionState]:
         return [s.export() for s in self.sessions.values()]
 

@@ -33,6 +33,7 @@ from supervisor.protocol.requests import (
     AttachArgs,
     ContextArgs,
     KillArgs,
+    RenameArgs,
     ResizeArgs,
     ScreenArgs,
     SessionArgs,
@@ -65,6 +66,7 @@ CAPABILITIES = [
     "screen",
     "events",
     "upgrade",
+    "rename",
 ]
 
 
@@ -106,6 +108,7 @@ class Daemon:
             "screen": self._screen,
             "events": self._events,
             "upgrade": self._upgrade,
+            "rename": self._rename,
         }
         self.projects = ProjectCache()
 
@@ -447,3 +450,9 @@ class Daemon:
         session = self.registry.lookup(args.session)
         await self.registry.remove(session)
         return {"removed": session.id, "session": session.describe()}
+
+    async def _rename(self, conn: Connection, args: Args) -> dict[str, Any]:
+        assert isinstance(args, RenameArgs)
+        session = self.registry.lookup(args.session)
+        self.registry.rename(session, args.name)
+        return session.describe()

@@ -115,6 +115,15 @@ class SpawnArgs(Args):
         return name
 
 
+class RenameArgs(SessionArgs):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return SpawnArgs._name(name) or name
+
+
 class ContextArgs(Args):
     cwd: str | None = None
     project: str | None = None
@@ -210,6 +219,7 @@ OPS: dict[str, type[Args]] = {
     "screen": ScreenArgs,
     "events": NoArgs,
     "upgrade": NoArgs,
+    "rename": RenameArgs,
 }
 
 
