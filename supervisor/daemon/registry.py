@@ -141,7 +141,15 @@ class Registry:
                 env["PTYSUP_OPENCODE_BIN"] = self.settings.opencode_bin
         cwd = self.child_cwd(args)
         try:
-            child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
+            child = pty.spawn(
+                args.argv,
+                cwd,
+                env,
+                args.cols,
+                args.rows,
+                echo=args.echo,
+                output_processing=args.output_processing,
+            )
         except pty.SpawnError as exc:
             code = LIMIT if exc.limit else "bad_request"
             raise ProtocolError(code, str(exc)) from None

@@ -79,6 +79,10 @@ class SpawnArgs(Args):
     writes the output to it and reads the keys from it itself."""
     detach_key: Byte | None = None
     """With `terminal`: the key that ends the attachment."""
+    echo: bool = True
+    """False: the new terminal does not echo input (for input from a pipe or file)."""
+    output_processing: bool = True
+    """False: the new terminal's output is not processed (OPOST off: lines end in \n)."""
 
     @field_validator("argv")
     @classmethod
