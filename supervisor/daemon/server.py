@@ -10,6 +10,7 @@ import structlog
 import trio
 
 import supervisor
+from supervisor.daemon import about
 from supervisor.daemon.connection import Connection
 from supervisor.daemon.context import Context, ProjectCache, decide
 from supervisor.daemon.peers import peer_of
@@ -186,6 +187,8 @@ class Daemon:
             "uptime": round(time.time() - self.started_at, 3),
             "platform": sys.platform,
             "python": sys.version.split()[0],
+            "gateway": about.gateway(registry.gateway),
+            "engines": about.engines(),
             "limits": {
                 "max_sessions": self.settings.max_sessions,
                 "max_connections": self.settings.max_connections,
