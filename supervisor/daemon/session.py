@@ -82,6 +82,8 @@ class Session:
         self.rows = rows
         self.context = context
         self.created_at = time.time()
+        self.used_at: float | None = None
+        """When a client last attached."""
         self.exited_at: float | None = None
         self.exit_code: int | None = None
         self.signal: int | None = None
@@ -131,6 +133,7 @@ class Session:
             "cols": self.cols,
             "rows": self.rows,
             "created_at": _iso(self.created_at),
+            "used_at": _iso(self.used_at) if self.used_at else None,
             "exited_at": _iso(self.exited_at) if self.exited_at else None,
             "start": self.ring.start,
             "end": self.ring.end,
@@ -517,6 +520,7 @@ class Session:
     def attach(self, sub: Subscription, *, read_only: bool) -> None:
         """Add an attached client; an interactive one takes control."""
         self.attached.append(sub)
+        self.used_at = time.time()
         if not read_only:
             self._set_controller(sub)
 
