@@ -44,7 +44,7 @@ def parse_detach_key(spec: str) -> int | None:
             break
     if len(text) == 1:
         return ord(text)
-    raise SystemExit(f"ptysup: --detach-key: cannot read {spec!r}; try ctrl-\\ or ctrl-a")
+    raise ValueError(f"cannot read {spec!r}; try ctrl-\\, ctrl-a or none")
 
 
 def key_name(code: int | None) -> str:

@@ -6,6 +6,7 @@ import re
 from supervisor.cli import service
 
 DEFAULT_DETACH_KEY = "ctrl-\\"
+SHELLS = ("bash", "zsh", "fish")
 
 
 def size_arg(value: str) -> tuple[int, int]:
@@ -42,6 +43,19 @@ def seconds_arg(value: str) -> float:
     return seconds
 
 
+def since_arg(value: str) -> int | str:
+    return "now" if value == "now" else offset_arg(value)
+
+
+def detach_key_arg(value: str) -> int | None:
+    from supervisor.cli.attach import parse_detach_key
+
+    try:
+        return parse_detach_key(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def dimension_arg(value: str) -> int:
     try:
         n = int(value)
@@ -69,7 +83,13 @@ def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _attach_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--detach-key", default=DEFAULT_DETACH_KEY, metavar="KEY")
+    p.add_argument(
+        "--detach-key",
+        type=detach_key_arg,
+        default=DEFAULT_DETACH_KEY,
+        metavar="KEY",
+        help="the key that detaches: ctrl-X, ^X, one character, or none (default: ctrl-\\)",
+    )
     p.add_argument(
         "--relay",
         action="store_true",
@@ -115,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, help_text: str, *aliases: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         _globals(p, top=False)
         return p
 
@@ -144,9 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print the session object")
         else:
             _attach_options(p)
+            p.add_argument(
+                "-A",
+                "--attach",
+                dest="attach_existing",
+                action="store_true",
+                help="attach to the session named by --name if it runs, else create it",
+            )
         _command(p)
 
-    p = add("list", "list sessions")
+    p = add("list", "list sessions (ATT: clients attached)", "ls")
     p.add_argument("--json", action="store_true")
 
     p = add("info", "show one session")
@@ -157,23 +184,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION")
     p.add_argument("text", nargs="+", metavar="TEXT")
     p.add_argument("--enter", action="store_true", help="press Enter after the text")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print {written, offset}: the output offset the text was typed at, for "
+        "`expect --since`; with --expect, print the match as `expect --json` does",
+    )
+    p.add_argument(
+        "--expect",
+        metavar="REGEX",
+        help="then wait for REGEX in the output that follows the text, its echo skipped "
+        "(exit 0 on a match, 1 on none)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="SEC",
+        help="with --expect: give up after SEC seconds (default: wait for ever)",
+    )
 
     p = add("read", "print a session's output")
     p.add_argument("session", metavar="SESSION")
-    p.add_argument("--since", type=offset_arg, default=0, metavar="OFFSET")
-    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    p.add_argument(
+        "--since",
+        type=offset_arg,
+        default=0,
+        metavar="OFFSET",
+        help="the absolute byte offset to start at (default: 0, the oldest byte kept)",
+    )
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep printing until the session ends (across `ptysup upgrade`)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("expect", "wait until a session's output matches REGEX (exit 0; 1 on timeout)")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("regex", metavar="REGEX")
-    p.add_argument("--since", type=offset_arg, default=0, metavar="OFFSET")
-    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument(
+        "--since",
+        type=since_arg,
+        default=0,
+        metavar="OFFSET|now",
+        help="search the output from this offset: 0, the default, searches all the output "
+        "kept; `now` only what comes next; `write --json` gives the offset a text was typed at",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="SEC",
+        help="give up after SEC seconds (default: wait for ever)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("wait", "wait for a session to end; exit with its status (124 on timeout)")
     p.add_argument("session", metavar="SESSION")
-    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="SEC",
+        help="give up after SEC seconds (default: wait for ever)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("kill", "end every process of a session's terminal, or send one signal")
@@ -185,13 +261,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cols", type=dimension_arg, metavar="COLS")
     p.add_argument("rows", type=dimension_arg, metavar="ROWS")
 
-    p = add("rm", "end a session if it runs, and forget it")
+    p = add("rm", "end sessions that run, and forget them")
+    p.add_argument("sessions", nargs="+", metavar="SESSION")
+
+    p = add("prune", "forget every session that has exited")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+
+    p = add("rename", "give a session a new name")
     p.add_argument("session", metavar="SESSION")
+    p.add_argument("name", metavar="NAME")
 
     p = add("run", "run a command in a new terminal, stream its output, exit with its status")
     _spawn_options(p)
-    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="SEC")
+    p.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="SEC",
+        help="kill the command after SEC seconds and exit 124 (default: no limit)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the session after it ends")
+    p.add_argument(
+        "--no-stdin",
+        action="store_true",
+        help="give the command none of this stdin (by default a pipe or file is copied, then "
+        "an end-of-file; a terminal's keys are passed on as typed)",
+    )
+    p.add_argument(
+        "--terminal-bytes",
+        action="store_true",
+        help="the terminal's bytes exactly, also into a pipe or file: CR LF line ends, and "
+        "piped input echoed (by default neither, unless the output is a terminal)",
+    )
     p.add_argument(
         "--relay",
         action="store_true",
@@ -200,9 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
     _command(p)
 
     p = add("context", "show the OpenCode context a spawn from here would get, and why")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "release", "pin"),
+        default="show",
+        help="release: let the `opencode` shim of this terminal follow `cd` from now on; "
+        "pin: keep it in the terminal's project again (the default)",
+    )
     p.add_argument("--cwd", metavar="DIR", help="the working directory to ask about")
     p.add_argument("--project", metavar="DIR", help="an explicit project directory")
     p.add_argument("--json", action="store_true")
+
+    p = add("completion", "print a shell completion script: bash, zsh or fish")
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL")
+    p.add_argument("--sessions", action="store_true", help=argparse.SUPPRESS)
 
     p = add("opencode", "OpenCode sessions: find their project, reopen them in it")
     oc = p.add_subparsers(dest="oc_cmd", metavar="ACTION", required=True)
@@ -220,7 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     _attach_options(q)
 
     p = add("attach", "attach this terminal to a session")
-    p.add_argument("session", metavar="SESSION")
+    p.add_argument(
+        "session",
+        metavar="SESSION",
+        nargs="?",
+        help="default: the running session attached to last, else the newest running one",
+    )
     _attach_options(p)
     p.add_argument(
         "--read-only", action="store_true", help="observe: never take control, type nothing"

@@ -276,7 +276,10 @@ class Client:
 
     def stop(self, timeout: float = 30.0) -> int:
         """Ask the daemon to stop; return once it has gone. Returns its pid."""
-        pid = int(self.call("stop")["pid"])
+        return self.wait_gone(int(self.call("stop")["pid"]), timeout)
+
+    def wait_gone(self, pid: int, timeout: float = 30.0) -> int:
+        """Wait until the daemon `pid` has closed this connection and ended."""
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
