@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Callable
 
-from supervisor.cli.parser import build_parser
+from supervisor.cli.parser import build_parser, command_of
 
 MODULES = {
     "status": "daemonctl",
@@ -50,8 +50,11 @@ OP_PREFIX = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = command_of(given)
+    known = command in MODULES or command in ALIASES or command in ("daemon", "service")
+    parser = build_parser(command if known else None)
+    args = parser.parse_args(given)
     if args.version:
         from supervisor import __version__
 

@@ -1,6 +1,7 @@
 """The command line: every command, flag and help text. A public contract: keep it stable."""
 
 import argparse
+import os
 import re
 
 from supervisor.cli import service
@@ -126,9 +127,49 @@ def _command(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Formatter(argparse.HelpFormatter):
+    """argparse's, without importing shutil (for the terminal's width) on every call."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            width = os.get_terminal_size(2).columns
+        except OSError:
+            width = 80
+        super().__init__(prog, width=max(width, 40) - 2)
+
+
+class _Unbuilt:
+    """The parser of a command other than the one being run: building all ~30 costs each
+    call tens of milliseconds (argparse looks up translations on every help text)."""
+
+    def __getattr__(self, name: str) -> "_Unbuilt":
+        return self
+
+    def __call__(self, *args: object, **kwargs: object) -> "_Unbuilt":
+        return self
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command `argv` runs, when it is plain to see before parsing; else None."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--socket":
+            i += 2
+            continue
+        if arg in ("-h", "--help", "--"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+        i += 1
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, the parser of that command alone is built."""
     parser = argparse.ArgumentParser(
         prog="ptysup",
+        formatter_class=_Formatter,
         description="Pseudo-terminals that outlive the program that opened them.",
     )
     _globals(parser, top=True)
@@ -136,7 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
 
     def add(name: str, help_text: str, *aliases: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        if only is not None and only != name and only not in aliases:
+            return _Unbuilt()  # type: ignore[return-value]
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            aliases=list(aliases),
+            formatter_class=_Formatter,
+        )
         _globals(p, top=False)
         return p
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from supervisor import __version__
-from supervisor.client.autostart import start_daemon
 from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
 from supervisor.paths import check_socket_path, resolve_socket
 from supervisor.procs import alive
@@ -62,6 +61,8 @@ def connect(
                 ) from None
             if attempt == CONNECT_RETRIES - 1:
                 raise DaemonUnavailable(f"cannot connect to {path}: {exc.strerror}") from None
+        from supervisor.client.autostart import start_daemon
+
         try:
             start_daemon(path)
         except DaemonUnavailable:

@@ -1,4 +1,4 @@
-"""Control messages: what each end can receive, as plain named tuples (cheap to define: every CLI call imports them)."""
+"""Control messages: what each end can receive, as named tuples (cheap to define)."""
 
 from typing import Any, NamedTuple
 
