@@ -3,7 +3,6 @@
 import os
 import stat
 import sys
-import tempfile
 
 SOCKET_NAME = "control.sock"
 DIR_NAME = "pty-supervisor"
@@ -16,6 +15,8 @@ def default_socket_dir(env: dict[str, str] | None = None) -> str:
     if runtime and os.path.isabs(runtime) and sys.platform != "darwin":
         return os.path.join(runtime, DIR_NAME)
     if sys.platform == "darwin":
+        import tempfile
+
         base = env.get("TMPDIR") or tempfile.gettempdir()
     else:
         base = "/tmp"

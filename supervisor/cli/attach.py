@@ -15,6 +15,7 @@ from supervisor.cli import render
 from supervisor.client.blocking import Client, connect
 from supervisor.client.errors import ClientError, ConnectionLost, DaemonError
 from supervisor.protocol.messages import Error, Event, Output, Result
+from supervisor.screen.modes import detach_sequence
 
 STDIN_READ = 64 * 1024
 RECONNECT_TIMEOUT = 30.0
@@ -44,19 +45,20 @@ def parse_detach_key(spec: str) -> int | None:
             break
     if len(text) == 1:
         return ord(text)
-    raise SystemExit(f"ptysup: --detach-key: cannot read {spec!r}; try ctrl-\\ or ctrl-a")
+    raise ValueError(f"cannot read {spec!r}; try ctrl-\\, ctrl-a or none")
 
 
 @contextlib.contextmanager
-def raw_terminal(fd: int, *, output_only: bool = False) -> Iterator[None]:
+def raw_terminal(fd: int, *, output_only: bool = False, give_back: bytes = b"") -> Iterator[None]:
     """Raw mode on `fd` (with `output_only`: only no output processing, for bytes that a
     terminal already processed once), restored on every way out; a forked guardian
-    restores it even if this process is killed outright."""
+    restores it even if this process is killed outright. `give_back` is written to the
+    terminal first on every way out: what undoes the modes a program shown in it set."""
     if not os.isatty(fd):
         yield
         return
     saved = termios.tcgetattr(fd)
-    guardian = _start_guardian(fd, saved)
+    guardian = _start_guardian(fd, saved, give_back)
     if output_only:
         changed = termios.tcgetattr(fd)
         changed[1] &= ~termios.OPOST
@@ -66,6 +68,9 @@ def raw_terminal(fd: int, *, output_only: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
+        if give_back:
+            with contextlib.suppress(OSError):
+                os.write(fd, give_back)
         termios.tcsetattr(fd, termios.TCSADRAIN if output_only else termios.TCSAFLUSH, saved)
         if guardian is not None:
             with contextlib.suppress(OSError):
@@ -73,7 +78,7 @@ def raw_terminal(fd: int, *, output_only: bool = False) -> Iterator[None]:
                 os.close(guardian)
 
 
-def _start_guardian(fd: int, saved: list[Any]) -> int | None:
+def _start_guardian(fd: int, saved: list[Any], give_back: bytes) -> int | None:
     try:
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -87,6 +92,8 @@ def _start_guardian(fd: int, saved: list[Any]) -> int | None:
             if os.fork() == 0:
                 _keep_only(fd, read_end)
                 if not os.read(read_end, 1):
+                    with contextlib.suppress(OSError):
+                        os.write(fd, give_back)
                     with contextlib.suppress(termios.error, OSError):
                         termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
         finally:
@@ -209,7 +216,7 @@ class Attachment:
             for s in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
         }
         try:
-            with raw_terminal(self.stdin):
+            with raw_terminal(self.stdin, give_back=detach_sequence().encode()):
                 self._begin(request)
                 while True:
                     try:

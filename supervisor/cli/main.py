@@ -3,12 +3,58 @@
 import sys
 from collections.abc import Callable
 
-from supervisor.cli.parser import build_parser
+from supervisor.cli.parser import build_parser, command_of
+
+MODULES = {
+    "status": "daemonctl",
+    "stop": "daemonctl",
+    "upgrade": "daemonctl",
+    "spawn": "sessions",
+    "list": "sessions",
+    "info": "sessions",
+    "rename": "sessions",
+    "resize": "sessions",
+    "kill": "sessions",
+    "rm": "sessions",
+    "prune": "sessions",
+    "wait": "sessions",
+    "write": "output",
+    "read": "output",
+    "screen": "output",
+    "events": "output",
+    "expect": "expecting",
+    "run": "run",
+    "new": "interactive",
+    "attach": "interactive",
+    "context": "opencode",
+    "opencode": "opencode",
+    "completion": "completion",
+}
+"""Which module of supervisor.cli holds `cmd_<command>`: only that one is imported."""
+ALIASES = {"ls": "list"}
+OP_PREFIX = (
+    "subscribe: ",
+    "attach: ",
+    "spawn: ",
+    "write: ",
+    "kill: ",
+    "resize: ",
+    "rename: ",
+    "wait: ",
+    "screen: ",
+    "context: ",
+    "remove: ",
+    "info: ",
+)
+"""The daemon names the op an error came from; the CLI's user never typed it."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = command_of(given)
+    known = command in MODULES or command in ALIASES or command in ("daemon", "service")
+    parser = build_parser(command if known else None)
+    args = parser.parse_args(given)
     if args.version:
         from supervisor import __version__
 
@@ -17,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help(sys.stderr)
         return 2
+    args.cmd = ALIASES.get(args.cmd, args.cmd)
     if args.cmd in ("spawn", "new", "run"):
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             parser.error(f"{args.cmd}: give the command to run after --")
         args.command = command
+    if args.cmd == "new" and args.attach_existing and not args.name:
+        parser.error("new -A: give the session's name with --name")
     if args.cmd == "write" and args.text == ["-"]:
         args.text = None
     if args.cmd == "daemon":
@@ -49,19 +98,28 @@ def main(argv: list[str] | None = None) -> int:
 
         return service.run(args)
 
-    from supervisor.cli import commands
+    import importlib
+
+    from supervisor.cli.common import Failure, failure_status
     from supervisor.client.errors import ClientError, DaemonError
 
-    handler: Callable[..., int] = getattr(commands, "cmd_" + args.cmd)
+    module = importlib.import_module("supervisor.cli." + MODULES[args.cmd])
+    handler: Callable[..., int] = getattr(module, "cmd_" + args.cmd)
     try:
         return handler(args)
     except DaemonError as exc:
-        print(f"ptysup: {exc.message}", file=sys.stderr)
-        return commands.failure_status(args.cmd)
-    except ClientError as exc:
-        print(f"ptysup {args.cmd}: {exc}", file=sys.stderr)
-        return commands.failure_status(args.cmd)
+        print(f"ptysup: {_plain(exc.message)}", file=sys.stderr)
+    except (ClientError, Failure) as exc:
+        print(f"ptysup: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 141
+    return failure_status(args.cmd)
+
+
+def _plain(message: str) -> str:
+    for prefix in OP_PREFIX:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message

@@ -20,7 +20,7 @@ def exit_text(session: dict[str, Any]) -> str:
 
 
 def session_table(sessions: list[dict[str, Any]]) -> str:
-    rows = [("ID", "NAME", "STATE", "PID", "EXIT", "SIZE", "COMMAND")]
+    rows = [("ID", "NAME", "STATE", "PID", "EXIT", "SIZE", "ATT", "COMMAND")]
     for s in sessions:
         rows.append(
             (
@@ -30,6 +30,7 @@ def session_table(sessions: list[dict[str, Any]]) -> str:
                 str(s["pid"]),
                 exit_text(s),
                 f"{s['cols']}x{s['rows']}",
+                str(s.get("attached", 0)),
                 shlex.join(s["argv"]),
             )
         )
@@ -51,6 +52,7 @@ def session_details(s: dict[str, Any]) -> str:
         ("state", s["state"]),
         ("exit", exit_text(s)),
         ("size", f"{s['cols']}x{s['rows']}"),
+        ("clients", f"{s.get('attached', 0)} attached, {s.get('subscribers', 0)} reading"),
         ("created", s["created_at"]),
         ("exited", s.get("exited_at") or "-"),
         ("output", f"bytes {s['start']}..{s['end']}"),
@@ -75,7 +77,15 @@ def status_text(status: dict[str, Any]) -> str:
         "started_at",
         "uptime",
     )
-    return "\n".join(f"{k + ':':12} {status[k]}" for k in keys if k in status)
+    lines = [f"{k + ':':12} {status[k]}" for k in keys if k in status]
+    gateway = status.get("gateway")
+    if gateway:
+        lines.append(f"{'gateway:':12} 127.0.0.1:{gateway['port']} -> {gateway['upstream']}")
+    elif "gateway" in status:
+        lines.append(f"{'gateway:':12} off (no opencode_upstream)")
+    for name, version in (status.get("engines") or {}).items():
+        lines.append(f"{name + ':':12} {version}")
+    return "\n".join(lines)
 
 
 def exit_status(session: dict[str, Any]) -> int:
@@ -114,3 +124,10 @@ def event_text(event: str, fields: dict[str, Any]) -> str:
         text = "nobody" if not who else who.get("client") or f"sub {who.get('sub')}"
         return f"{stamp} control  {fields['session']} -> {text}"
     return f"{stamp} {event} {json.dumps(fields)}"
+
+
+def count(n: int, noun: str) -> str:
+    """`no running session`, `1 running session`, `3 running sessions`."""
+    if n == 0:
+        return f"no {noun}"
+    return f"{n} {noun}" + ("" if n == 1 else "s")

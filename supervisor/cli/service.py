@@ -79,22 +79,27 @@ def run(args: argparse.Namespace) -> int:
             conflict = install.install_conflict(
                 manager, socket_path, socket_activation=args.socket_activation, env=env
             )
-            if conflict:
+            if conflict and not args.dry_run:
                 raise ServiceError(conflict)
+            if conflict:
+                print(f"ptysup: warning: installing now would fail: {conflict}", file=sys.stderr)
         else:
             plan = install.uninstall_plan(manager, env)
         if args.dry_run:
+            if not plan.steps:
+                print(plan.done)
+                return 0
             for line in install.describe(plan):
                 print(line)
             if plan.steps and install.find_tool(plan, env) is None:
-                print(f"ptysup service: {install.missing_tool_message(plan)}", file=sys.stderr)
+                print(f"ptysup: {install.missing_tool_message(plan)}", file=sys.stderr)
                 return 1
             return 0
         install.execute(plan, env)
         print(plan.done)
         return 0
     except (ServiceError, OSError) as exc:
-        print(f"ptysup service {args.service_cmd}: {exc}", file=sys.stderr)
+        print(f"ptysup: service {args.service_cmd}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -41,10 +41,13 @@ def _open_log(path: str) -> int:
         raise DaemonUnavailable(f"cannot open the daemon's log {log}: {exc.strerror}") from None
 
 
-def _tail(path: str, lines: int = 5) -> str:
+def _tail(path: str, since: int, lines: int = 5) -> str:
+    """The last lines this attempt wrote to the log (from byte `since` on)."""
     try:
         with open(path, "rb") as f:
-            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            size = os.fstat(f.fileno()).st_size
+            f.seek(since if since <= size else 0)
+            f.seek(max(f.tell(), size - 4096))
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
@@ -59,6 +62,7 @@ def start_daemon(socket_path: str) -> None:
     """
     _prepare_dir(socket_path)
     log_fd = _open_log(socket_path)
+    log_start = os.fstat(log_fd).st_size
     ready_r, ready_w = os.pipe()
     try:
         argv = daemon_argv(socket_path, "--ready-fd", str(ready_w))
@@ -81,7 +85,7 @@ def start_daemon(socket_path: str) -> None:
         if ready_w >= 0:
             os.close(ready_w)
     if not message.startswith("ready"):
-        detail = _tail(log_path(socket_path))
+        detail = _tail(log_path(socket_path), log_start)
         raise DaemonUnavailable(
             f"the daemon did not start on {socket_path}"
             + (f":\n{detail}" if detail else f" (see {log_path(socket_path)})")

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from supervisor import __version__
-from supervisor.client.autostart import start_daemon
 from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
 from supervisor.paths import check_socket_path, resolve_socket
 from supervisor.procfs import alive
@@ -62,6 +61,8 @@ def connect(
                 ) from None
             if attempt == CONNECT_RETRIES - 1:
                 raise DaemonUnavailable(f"cannot connect to {path}: {exc.strerror}") from None
+        from supervisor.client.autostart import start_daemon
+
         try:
             start_daemon(path)
         except DaemonUnavailable:
@@ -277,7 +278,10 @@ class Client:
 
     def stop(self, timeout: float = 30.0) -> int:
         """Ask the daemon to stop; return once it has gone. Returns its pid."""
-        pid = int(self.call("stop")["pid"])
+        return self.wait_gone(int(self.call("stop")["pid"]), timeout)
+
+    def wait_gone(self, pid: int, timeout: float = 30.0) -> int:
+        """Wait until the daemon `pid` has closed this connection and ended."""
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
+from supervisor.daemon.ids import IdCounter
 from supervisor.daemon.session import snapshot
 from supervisor.daemon.session.ring import Ring
 from supervisor.daemon.session.session import Session
@@ -36,7 +37,7 @@ class Registry:
         self._nursery = nursery
         self.sessions: dict[str, Session] = {}
         self._names: dict[str, Session] = {}
-        self._next_id = 1
+        self._ids = IdCounter(socket_path)
         self.setup = ChildSetup(socket_path, opencode_bin=settings.opencode_bin or None)
         self.gateway: Gateway | None = None
         self.gateway_secrets: dict[str, str] = {}
@@ -79,7 +80,7 @@ class Registry:
             )
         if args.name is not None and args.name in self._names:
             raise ProtocolError(CONFLICT, f"a session is already named {args.name!r}")
-        session_id = str(self._next_id)
+        session_id = str(self._ids.next)
         secret = None
         gateway_url = None
         if self.gateway is not None and context is not None:
@@ -90,11 +91,19 @@ class Registry:
         env = child_env(args.env, session_id, self.setup, context, gateway_url)
         cwd = self.child_cwd(args)
         try:
-            child = pty.spawn(args.argv, cwd, env, args.cols, args.rows)
+            child = pty.spawn(
+                args.argv,
+                cwd,
+                env,
+                args.cols,
+                args.rows,
+                echo=args.echo,
+                output_processing=args.output_processing,
+            )
         except pty.SpawnError as exc:
             raise ProtocolError(LIMIT if exc.limit else BAD_REQUEST, str(exc)) from None
         WATCHED.add(child.pid)
-        self._next_id += 1
+        self._ids.take()
         session = Session(
             session_id,
             args.name,
@@ -124,6 +133,16 @@ class Registry:
         log.info("spawned", session=session_id, pid=child.pid, argv=args.argv, cwd=cwd)
         return session
 
+    def rename(self, session: Session, name: str) -> None:
+        taken = self._names.get(name)
+        if taken is not None and taken is not session:
+            raise ProtocolError(CONFLICT, f"a session is already named {name!r}")
+        if session.name is not None:
+            self._names.pop(session.name, None)
+        session.name = name
+        self._names[name] = session
+        self.emit("renamed", session=session.id, name=name)
+
     def export(self, *, screen: bool = True) -> list[SessionState]:
         return [snapshot.export(s, screen=screen) for s in self.sessions.values()]
 
@@ -140,11 +159,11 @@ class Registry:
             if session.gateway_secret is not None and session.context is not None:
                 self.gateway_secrets[session.gateway_secret] = session.context.directory
             self._nursery.start_soon(session.run, self.settings.drain_timeout)
-        self._next_id = max(self._next_id, next_id)
+        self._ids.advance(next_id)
 
     @property
     def next_id(self) -> int:
-        return self._next_id
+        return self._ids.next
 
     def _finished(self, session: Session) -> None:
         log.info(

@@ -156,6 +156,21 @@ def with_server_url(argv: Sequence[str], server_url: str | None) -> list[str]:
     return [*args[: first + 1], server_url, *args[first + 1 :]]
 
 
+def released_marker(socket_dir: str, session: str) -> str:
+    """Present while `ptysup context release` has let session `session`'s shim follow `cd`."""
+    return os.path.join(socket_dir, "released", session)
+
+
+def _pinning(env: Mapping[str, str], socket_dir: str, cwd_project: str) -> str | None:
+    """Why the shim leaves the project alone here (None: it pins)."""
+    session = env.get("PTYSUP_SESSION")
+    if session and os.path.exists(released_marker(socket_dir, session)):
+        return "`ptysup context release` let this terminal follow `cd`"
+    if env.get("PTYSUP_SHIM_PIN") == "outside-projects" and cwd_project != "global":
+        return "PTYSUP_SHIM_PIN=outside-projects, and this directory is a project of its own"
+    return None
+
+
 def shim_dir_of(script: str) -> str:
     return os.path.dirname(os.path.realpath(script))
 
@@ -174,7 +189,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             binary=env.get("PTYSUP_OPENCODE_BIN") or None,
         )
     except OpenCodeNotFound as exc:
-        print(f"opencode (ptysup shim): {exc}", file=sys.stderr)
+        print(
+            f"opencode (ptysup shim): no real opencode to run: {exc}. This `opencode` is "
+            "the ptysup shim; install OpenCode, or name it with PTYSUP_OPENCODE_BIN "
+            "(the daemon's opencode_bin setting)",
+            file=sys.stderr,
+        )
         return 127
     if os.path.realpath(real) == os.path.realpath(sys.argv[0]):
         print(f"opencode (ptysup shim): {real} is this shim, not OpenCode", file=sys.stderr)
@@ -189,7 +209,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _exec(real, args, None)
     anchor = resolve_directory(anchor)
     anchored = env.get("OPENCODE_PROJECT_ID") or project_for(anchor).id
-    if project_for(cwd).id == anchored:
+    here_project = project_for(cwd).id
+    debug = bool(env.get("PTYSUP_SHIM_DEBUG"))
+    if here_project == anchored:
+        if debug:
+            _say(f"{cwd} is in the terminal's project ({anchored}); nothing changed")
+        return _exec(real, args, None)
+    free = _pinning(env, os.path.dirname(here_dir), here_project)
+    if free is not None:
+        if debug:
+            _say(f"not pinned: {free}; ran as typed in {cwd} ({here_project})")
         return _exec(real, args, None)
     cache = env.get("PTYSUP_SHIM_CACHE") or os.path.join(os.path.dirname(here_dir), "cache")
     try:
@@ -206,12 +235,18 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         run_dir=caps.run_dir,
         attach_dir=caps.attach_dir,
     )
-    if env.get("PTYSUP_SHIM_DEBUG"):
-        print(
-            f"opencode (ptysup shim): {decided.why}: {decided.argv} in {decided.cwd or cwd}",
-            file=sys.stderr,
+    if debug:
+        _say(
+            f"pinned to the terminal's project {anchor} ({anchored}), not {cwd} "
+            f"({here_project}): {decided.why}: {decided.argv} in {decided.cwd or cwd}. "
+            "`ptysup context release` lets this terminal follow `cd`; "
+            "PTYSUP_SHIM_PIN=outside-projects pins only outside any project"
         )
     return _exec(real, decided.argv, decided.cwd)
+
+
+def _say(text: str) -> None:
+    print(f"opencode (ptysup shim): {text}", file=sys.stderr)
 
 
 def _exec(real: str, args: list[str], cwd: str | None) -> int:

@@ -1,7 +1,6 @@
-"""Control messages: what each end can receive, as plain data classes."""
+"""Control messages: what each end can receive, as named tuples (cheap to define)."""
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from supervisor.protocol.codes import BAD_REQUEST, ProtocolError
 
@@ -10,28 +9,24 @@ MAX_ID_INT = 2**53 - 1
 MAX_ID_LEN = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Hello:
+class Hello(NamedTuple):
     protocol: int
     capabilities: tuple[str, ...]
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     id: RequestId
     op: str
     args: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(NamedTuple):
     sub: int
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
+class Written(NamedTuple):
     """A client that holds its terminal in the daemon's hands has written a subscription's
     output up to `offset` itself: the daemon may write to the terminal directly again."""
 
@@ -39,8 +34,7 @@ class Written:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Violation:
+class Violation(NamedTuple):
     """A bad message that the peer is told about; the connection goes on."""
 
     id: RequestId | None
@@ -50,29 +44,25 @@ class Violation:
     """Framing is lost: answer, then close the connection."""
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     id: RequestId
     result: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Error:
+class Error(NamedTuple):
     id: RequestId | None
     code: str
     message: str
     sub: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     event: str
     sub: int | None
     fields: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     sub: int
     offset: int
     data: bytes

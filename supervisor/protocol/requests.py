@@ -102,6 +102,10 @@ class SpawnArgs(Args):
     writes the output to it and reads the keys from it itself."""
     detach_key: Byte | None = None
     """With `terminal`: the key that ends the attachment."""
+    echo: bool = True
+    """False: the new terminal does not echo input (for input from a pipe or file)."""
+    output_processing: bool = True
+    """False: the new terminal's output is not processed (OPOST off: lines end in \n)."""
     labels: dict[str, str] | None = None
     """Free-form tags kept with the session and shown by `list` and `info`."""
 
@@ -159,6 +163,15 @@ class ListArgs(Args):
     @classmethod
     def _labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
         return _labels(labels)
+
+
+class RenameArgs(SessionArgs):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return SpawnArgs._name(name) or name
 
 
 class ContextArgs(Args):
@@ -296,6 +309,7 @@ OPS: dict[str, type[Args]] = {
     "screen": ScreenArgs,
     "events": NoArgs,
     "upgrade": NoArgs,
+    "rename": RenameArgs,
 }
 
 

@@ -80,8 +80,11 @@ class AvtEngine:
     def history(self, n: int) -> list[str]:
         return list(self._scrolled)[-n:] if n > 0 else []
 
+    def styled_rows(self) -> list[str]:
+        return [_styled(line) for line in self._vt.view()]
+
     def ansi(self) -> str:
-        return compose([_styled(line) for line in self._vt.view()], self.snapshot())
+        return compose(self.styled_rows(), self.snapshot())
 
 
 def _styled(line: avt.Line) -> str:

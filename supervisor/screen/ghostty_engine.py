@@ -144,8 +144,11 @@ class GhosttyEngine:
         lines = [line.rstrip() for line in text.split("\n")]
         return lines + [""] * (total - first - len(lines))
 
+    def styled_rows(self) -> list[str]:
+        return self._screen_rows(VT)
+
     def ansi(self) -> str:
-        return compose(self._screen_rows(VT), self.snapshot())
+        return compose(self.styled_rows(), self.snapshot())
 
 
 # cffi builds each C type the first time it is used, some 30 ms apiece: do it while the

@@ -117,8 +117,11 @@ class PyteEngine:
         scrolled = self._screen.scrolled
         return list(scrolled)[-n:]
 
+    def styled_rows(self) -> list[str]:
+        return [self._styled_row(y) for y in range(self._rows)]
+
     def ansi(self) -> str:
-        return compose([self._styled_row(y) for y in range(self._rows)], self.snapshot())
+        return compose(self.styled_rows(), self.snapshot())
 
     def _styled_row(self, y: int) -> str:
         line = self._screen.buffer[y]

@@ -75,3 +75,7 @@ class Engine(Protocol):
         """Text that reproduces screen, colours, cursor and modes on a fresh terminal of the
         same size."""
         ...
+
+    def styled_rows(self) -> list[str]:
+        """Each row of the screen as text with its SGR attributes (what `ansi` draws)."""
+        ...

@@ -163,5 +163,5 @@ def _client_pid(shell_pid: int) -> int:
 def test_list_table_is_readable(sandbox: Sandbox) -> None:
     sandbox.spawn("sleep", "30", name="nap")
     table = sandbox.ok("list")
-    assert re.search(r"^ID\s+NAME\s+STATE\s+PID\s+EXIT\s+SIZE\s+COMMAND$", table, re.M)
-    assert re.search(r"^1\s+nap\s+running\s+\d+\s+-\s+80x24\s+sleep 30$", table, re.M)
+    assert re.search(r"^ID\s+NAME\s+STATE\s+PID\s+EXIT\s+SIZE\s+ATT\s+COMMAND$", table, re.M)
+    assert re.search(r"^1\s+nap\s+running\s+\d+\s+-\s+80x24\s+0\s+sleep 30$", table, re.M)

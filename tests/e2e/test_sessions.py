@@ -149,7 +149,7 @@ def test_run_in_cwd_with_env(sandbox: Sandbox, short_tmp) -> None:
         "-c",
         'pwd; echo "$GREETING"; echo "$PTYSUP_SESSION $PTYSUP_SOCKET"',
     )
-    lines = proc.stdout.decode().split("\r\n")
+    lines = proc.stdout.decode().split("\n")  # into a pipe: no CR
     assert lines[0] == str(short_tmp)
     assert lines[1] == "hi there"
     session_id, socket_path = lines[2].split()

@@ -60,6 +60,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
     "screen": [{"session": "1"}, {"session": "1", "ansi": True}],
     "events": [{}],
     "upgrade": [{}],
+    "rename": [{"session": "1", "name": "web"}, {"session": "web", "name": "_b.2@x:y+z-"}],
     "wait": [{"session": "1"}, {"session": "1", "timeout": 0}, {"session": "1", "timeout": 1.5}],
     "kill": [
         {"session": "1"},

@@ -268,7 +268,13 @@ def test_a_full_disk_refuses_an_upgrade_cleanly_and_service_goes_on(
         assert b"No space left on device" in refused.stderr
         # nothing half-written is left behind, and the daemon serves on
         names = set(jail.sh(f"ls -A {jail.directory}").stdout.decode().split())
-        assert names == {"control.sock", "control.sock.lock", "shim", "fill"}, names
+        assert names == {
+            "control.sock",
+            "control.sock.lock",
+            "control.sock.next-id",
+            "shim",
+            "fill",
+        }, names
         jail.ok("write", sid, "still-here", "--enter")
         assert jail.ptysup("expect", sid, "got:still-here", "--timeout", "10").returncode == 0
         other = jail.ok("spawn", "--", "sh", "-c", "echo spawned-on-a-full-disk").strip()

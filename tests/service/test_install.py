@@ -158,10 +158,27 @@ def test_install_refuses_to_fight_a_daemon_started_on_demand(
 ) -> None:
     pid = sandbox.json("status")["pid"]
     env = with_fake_tools(sandbox, fake_tools)
-    proc = service_cli(sandbox, "install", "--systemd", "--dry-run", env=env)
+    proc = service_cli(sandbox, "install", "--systemd", env=env)
     assert proc.returncode == 1
     assert f"a daemon (pid {pid}) already serves {sandbox.socket}" in proc.stderr
     assert "ptysup stop" in proc.stderr
+    assert calls(fake_tools) == []
+
+    dry = service_cli(sandbox, "install", "--systemd", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "ptysup: warning: installing now would fail" in dry.stderr
+    assert f"a daemon (pid {pid}) already serves" in dry.stderr
+    assert "daemon-reload" in dry.stdout
+    assert calls(fake_tools) == []
+
+
+def test_uninstall_dry_run_with_nothing_installed_says_so(
+    sandbox: Sandbox, fake_tools: Path
+) -> None:
+    env = with_fake_tools(sandbox, fake_tools)
+    proc = service_cli(sandbox, "uninstall", "--systemd", "--dry-run", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to uninstall" in proc.stdout
     assert calls(fake_tools) == []
 
 
@@ -181,7 +198,7 @@ def test_real_systemctl_without_a_user_manager_fails_clearly(sandbox: Sandbox) -
     proc = service_cli(sandbox, "install", "--systemd")
     assert proc.returncode == 1
     assert (
-        "ptysup service install: `systemctl --user show --property=Version` failed" in proc.stderr
+        "ptysup: service install: `systemctl --user show --property=Version` failed" in proc.stderr
     )
     assert "loginctl enable-linger" in proc.stderr
     assert not unit_dir(sandbox).exists()

@@ -91,6 +91,15 @@ class Client:
             session.unsubscribe(sub)
         return sub
 
+    def release_terminals(self) -> None:
+        """The client is gone (its end of the socket closed): stop reading and writing the
+        terminals it handed over at once, and give them back as they were before — a client
+        killed outright cannot."""
+        for sub_id, link in list(self.terminals.items()):
+            del self.terminals[sub_id]
+            link.give_back()
+            link.close()
+
     def forget_all(self) -> None:
         self.outbox.fd = None
         for sub_id in list(self.subscriptions):

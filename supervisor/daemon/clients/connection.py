@@ -80,6 +80,7 @@ class Connection:
                 client.nursery = nursery
                 nursery.start_soon(self._writer_then_cancel, nursery.cancel_scope)
                 await self._reader(nursery)
+                client.release_terminals()
                 client.outbox.close_after_flush()
         except* (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass

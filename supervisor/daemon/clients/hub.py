@@ -28,6 +28,7 @@ CAPABILITIES = [
     "events",
     "upgrade",
     "labels",
+    "rename",
 ]
 
 

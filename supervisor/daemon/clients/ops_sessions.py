@@ -8,6 +8,7 @@ from typing import Any
 import trio
 
 import supervisor
+from supervisor.daemon.clients import about
 from supervisor.daemon.clients.call import Call
 from supervisor.daemon.clients.hub import Hub, Upgrade
 from supervisor.daemon.clients.optable import op
@@ -19,6 +20,7 @@ from supervisor.protocol.requests import (
     KillArgs,
     ListArgs,
     NoArgs,
+    RenameArgs,
     ResizeArgs,
     SessionArgs,
     SpawnArgs,
@@ -50,6 +52,8 @@ async def status(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
         "uptime": round(time.time() - hub.started_at, 3),
         "platform": sys.platform,
         "python": sys.version.split()[0],
+        "gateway": about.gateway(registry.gateway),
+        "engines": about.engines(),
         "limits": {
             "max_sessions": settings.max_sessions,
             "max_connections": settings.max_connections,
@@ -74,7 +78,7 @@ async def list_sessions(hub: Hub, call: Call, args: ListArgs) -> dict[str, Any]:
 @op("stop")
 async def stop(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
     hub.request_stop()
-    return {"stopping": True, "pid": os.getpid()}
+    return {"stopping": True, "pid": os.getpid(), "ending": len(hub.registry.running())}
 
 
 @op("upgrade")
@@ -175,7 +179,8 @@ async def info(hub: Hub, call: Call, args: SessionArgs) -> dict[str, Any]:
 @op("write")
 async def write(hub: Hub, call: Call, args: WriteArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
-    return {"written": await session.writer.write(args.payload())}
+    offset = session.ring.end
+    return {"written": await session.writer.write(args.payload()), "offset": offset}
 
 
 @op("resize")
@@ -219,3 +224,10 @@ async def remove(hub: Hub, call: Call, args: SessionArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
     await hub.registry.remove(session)
     return {"removed": session.id, "session": session.describe()}
+
+
+@op("rename")
+async def rename(hub: Hub, call: Call, args: RenameArgs) -> dict[str, Any]:
+    session = hub.registry.lookup(args.session)
+    hub.registry.rename(session, args.name)
+    return session.describe()

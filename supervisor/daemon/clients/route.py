@@ -5,6 +5,9 @@ terminal the daemon holds (see `terminal`) moves between states, and only here:
 
     HELD      only the route's own task writes: the first redraw, a redraw after a skip
     TERMINAL  output is written to the terminal as it comes, while the terminal takes it
+    FITTED    the terminal is not the session's size: it gets redraws of the screen fitted
+              to its own size, at most 1/FIT_INTERVAL a second, instead of bytes laid out
+              for another width
     RELAYED   the terminal would block (a flood): the rest goes to the client as frames, and
               its blocking writes keep the terminal fed; once it says it has written them
               all, and the flood is SETTLE seconds old, back to TERMINAL
@@ -25,6 +28,7 @@ from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
+from supervisor.screen.fit import fitted
 
 SETTLE = 0.05
 """After output went to the client (a flood), how long before the daemon takes over the
@@ -33,11 +37,13 @@ HOLD = 64 * 1024
 """How far the terminal may fall behind before the session stops reading for it: the
 terminal then takes the output in large writes rather than one chunk per wake-up."""
 REDRAW_INTERVAL = 0.5
+FIT_INTERVAL = 0.1
 
 
 class RouteState(Enum):
     HELD = "held"
     TERMINAL = "terminal"
+    FITTED = "fitted"
     RELAYED = "relayed"
     CLOSED = "closed"
 
@@ -82,7 +88,30 @@ class Route:
             if self.terminal is not None and self.sub.ended:
                 self._end("ended")  # the end follows the output frames to the client
         elif state is RouteState.TERMINAL:
-            self._pour()
+            if self._fits():
+                self._pour()
+            else:
+                self._fit_later()
+        elif state is RouteState.FITTED:
+            self._fit_later()
+
+    def refit(self) -> None:
+        if self.state in (RouteState.TERMINAL, RouteState.FITTED):
+            self._fit_later()
+
+    def _fits(self) -> bool:
+        sub, session = self.sub, self._session
+        if session is None or not sub.cols or not sub.rows:
+            return True
+        return (sub.cols, sub.rows) == (session.cols, session.rows)
+
+    def _fit_later(self) -> None:
+        """Output for a terminal of another size: drop the bytes; the route's task redraws."""
+        self.state = RouteState.FITTED
+        self.sub.drop_output(self.outbox.control)
+        self._wakeup.set()
+        if self.sub.ended:
+            self._end("ended")
 
     def _pour(self) -> None:
         assert self.terminal is not None
@@ -145,12 +174,20 @@ class Route:
 
     async def run(self, first: bytes | None) -> None:
         """Write `first` (a redraw), then whatever must wait for the event loop: a redraw
-        after a skip."""
+        after a skip, and the redraws of a terminal of another size."""
         if first:
             await self._write_all(first)
         while self.terminal is not None:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
+            if self.state is not RouteState.RELAYED and not self._fits():
+                self.state = RouteState.FITTED
+            if self.state is RouteState.FITTED:
+                await self._refit()
+                if self.state is RouteState.FITTED:
+                    continue
+            elif self.state is RouteState.RELAYED:
+                continue
             while self.terminal is not None:
                 self.state = RouteState.HELD
                 poured = self.sub.pour(self.terminal.fd, self.outbox.control)
@@ -164,6 +201,33 @@ class Route:
             if self.sub.ended and self.state is not RouteState.RELAYED:
                 self._end("ended")
                 return
+
+    async def _refit(self) -> None:
+        """Redraw the screen at the terminal's own size, then carry on: with bytes again
+        once the sizes agree."""
+        assert self._session is not None
+        wait = self._last_redraw + FIT_INTERVAL - time.monotonic()
+        if wait > 0:
+            await trio.sleep(wait)
+        self._last_redraw = time.monotonic()
+        view = self._session.view
+        await view.caught_up()
+        fits = self._fits()
+        sub = self.sub
+        with view.holding() as (offset, engine):
+            if fits:
+                redraw = engine.ansi()
+            else:
+                redraw = fitted(engine, sub.cols or engine.size[0], sub.rows or engine.size[1])
+        if fits:
+            sub.discard_before(offset)
+        else:
+            sub.drop_output(self.outbox.control)
+        await self._write_all(redraw.encode("utf-8", "replace"))
+        if fits:
+            self.state = RouteState.HELD  # the caller pours what came after `offset`
+        elif offset < self._session.ring.end:
+            self._wakeup.set()
 
     async def _redraw(self) -> None:
         """Output was skipped: show the present screen instead, at most twice a second."""

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from supervisor.daemon.clients.outbox import Outbox
-from supervisor.daemon.clients.route import Route
+from supervisor.daemon.clients.route import Route, RouteState
 from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Subscription
 from supervisor.daemon.system.fd import OwnedFd
@@ -37,6 +37,7 @@ class TerminalLink:
     ) -> None:
         self.terminal = terminal
         self.sub = sub
+        self.session = session
         self.keys = keys
         """Read keys from the terminal (an attached client); else only write to it."""
         self.deliver = deliver
@@ -93,8 +94,22 @@ class TerminalLink:
         back), then tell the connection why."""
         if self.closed:
             return
+        if why in ("detached", "ended"):
+            self.give_back()
         self.close()
         self._on_end(self, why)
+
+    def give_back(self) -> None:
+        """Undo on the terminal the modes the session's programs set (alternate screen,
+        mouse, bracketed paste, keypad, ...), as far as it takes the bytes at once: its
+        client does the same once it has written what it still had to."""
+        if self.closed or self.route.state is RouteState.RELAYED:
+            return
+        try:
+            restore = self.session.restore().encode()
+            os.write(self.terminal.fd, restore)
+        except (OSError, RuntimeError):
+            pass
 
     def close(self) -> None:
         """Let go of the terminal; what is left of the output goes to the client."""

@@ -77,6 +77,8 @@ class Session:
         self.rows = rows
         self.context = context
         self.created_at = time.time()
+        self.used_at: float | None = None
+        """When a client last attached."""
         self.exited_at: float | None = None
         self.exit_code: int | None = None
         self.signal: int | None = None
@@ -131,6 +133,7 @@ class Session:
             "cols": self.cols,
             "rows": self.rows,
             "created_at": _iso(self.created_at),
+            "used_at": _iso(self.used_at) if self.used_at else None,
             "exited_at": _iso(self.exited_at) if self.exited_at else None,
             "start": self.ring.start,
             "end": self.ring.end,
@@ -247,6 +250,7 @@ class Session:
         return detach_sequence(self.view.modes())
 
     def attach(self, sub: Subscription, *, read_only: bool) -> None:
+        self.used_at = time.time()
         self.roles.attach(sub, read_only=read_only)
 
     # -- input, size, signals ---------------------------------------------------
@@ -258,6 +262,8 @@ class Session:
             set_size(self.master.fd, cols, rows)
         self.view.resized(cols, rows)
         self.cols, self.rows = cols, rows
+        for sub in self.subscribers.values():
+            sub.refit()
 
     def send_signal(self, sig: int) -> None:
         if self.state == "running":

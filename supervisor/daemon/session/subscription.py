@@ -56,6 +56,9 @@ class Destination(Protocol):
 
     def ready(self, live: bool) -> None: ...
 
+    def refit(self) -> None:
+        """The session's or the client's window size changed."""
+
 
 class Subscription:
     __slots__ = (
@@ -272,6 +275,22 @@ class Subscription:
                 break
         self._check_drained(was_congested)
         return result
+
+    def drop_output(self, control: Callable[[bytes], None]) -> None:
+        """Drop every output item queued (a redraw shows it instead); control frames go on
+        to `control`, in order."""
+        items = self._items
+        while items:
+            item = items.popleft()
+            if isinstance(item, Output):
+                self._pending -= len(item.data)
+                self.written = item.offset + len(item.data)
+            elif isinstance(item, Frame):
+                control(item.frame)
+
+    def refit(self) -> None:
+        if self.destination is not None:
+            self.destination.refit()
 
     def discard_before(self, offset: int) -> None:
         """Drop queued output before `offset` (a redraw showed it)."""

@@ -61,7 +61,9 @@ def find_program(program: str, path: str | None, cwd: str) -> str:
     return found
 
 
-def _open_pty(cols: int, rows: int) -> tuple[int, int, str]:
+def _open_pty(
+    cols: int, rows: int, *, echo: bool = True, output_processing: bool = True
+) -> tuple[int, int, str]:
     try:
         master, slave = os.openpty()
     except OSError as exc:
@@ -75,6 +77,10 @@ def _open_pty(cols: int, rows: int) -> tuple[int, int, str]:
         set_size(master, cols, rows)
         attrs = termios.tcgetattr(slave)
         attrs[0] |= getattr(termios, "IUTF8", 0)
+        if not output_processing:
+            attrs[1] &= ~termios.OPOST
+        if not echo:
+            attrs[3] &= ~(termios.ECHO | termios.ECHONL)
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         os.set_blocking(master, False)
     except BaseException:
@@ -84,12 +90,21 @@ def _open_pty(cols: int, rows: int) -> tuple[int, int, str]:
     return master, slave, tty
 
 
-def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str], cols: int, rows: int) -> Child:
+def spawn(
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    cols: int,
+    rows: int,
+    *,
+    echo: bool = True,
+    output_processing: bool = True,
+) -> Child:
     """Start argv as the leader of a new session whose controlling terminal is a new PTY."""
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory does not exist: {cwd}")
     program = find_program(argv[0], env.get("PATH"), cwd)
-    master, slave, tty = _open_pty(cols, rows)
+    master, slave, tty = _open_pty(cols, rows, echo=echo, output_processing=output_processing)
     try:
         if sys.platform == "linux" and hasattr(os, "posix_spawn"):
             pid = _spawn_posix(program, argv, cwd, env, tty)
