@@ -19,6 +19,7 @@ from bench import (
     payloads,
     report,
     scale,
+    stuck,
     throughput,
     upgrade,
 )
@@ -27,7 +28,7 @@ from bench.payloads import MiB
 from bench.sandbox import Sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("lines", "binary", "echo", "scale", "observer", "upgrade")
+WORKLOADS = ("lines", "binary", "echo", "scale", "observer", "stuck", "upgrade")
 
 FULL = {
     "lines": 64 * MiB,
@@ -38,6 +39,7 @@ FULL = {
     "cli_sessions": 300,
     "idle_window": 5.0,
     "observer": 60 * MiB,
+    "stuck": 144 * MiB,
 }
 QUICK = {
     "lines": 2 * MiB,
@@ -48,6 +50,7 @@ QUICK = {
     "cli_sessions": 10,
     "idle_window": 1.0,
     "observer": 4 * MiB,
+    "stuck": 16 * MiB,
 }
 
 
@@ -107,6 +110,8 @@ def _workload(
         )
     if name == "upgrade":
         return upgrade.run(box, runs, progress)
+    if name == "stuck":
+        return stuck.run(box, payloads.lines(box, sizes["stuck"]), runs, progress)
     return observer.run(box, payloads.lines(box, sizes["observer"]), runs, progress)
 
 

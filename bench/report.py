@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import tools
+from bench import stuck, tools
 from bench.stats import short
 
 Getter = Callable[[dict[str, Any]], dict[str, Any]]
@@ -50,6 +50,12 @@ def _col(tool: str, key: str) -> Getter:
     return lambda data: data["columns"][tool][key]
 
 
+def _case(case: str, key: str) -> Getter:
+    return lambda data: data["cases"][case][key]
+
+
+SPEED = (stuck.SPEED_GOAL, X)
+HOLD = (stuck.PATIENCE_S + stuck.NOISE_S, " s")
 GOALS = [
     Goal("lines, ptysup (attach) / raw", "lines", _col(tools.ATTACH, "ratio"), 1.05, X),
     Goal("lines, ptysup (run) / raw", "lines", _col(tools.RUN, "ratio"), 1.05, X),
@@ -69,6 +75,9 @@ GOALS = [
     ),
     Goal("CLI sessions, idle CPU", "scale", lambda d: {"median": d["cli"]["idle_cpu_pct"]}, 1, "%"),
     Goal("stuck observer / none", "observer", lambda d: d["ratio"], 1.05, X),
+    Goal("stuck, (b) read-only / none", "stuck", _case(stuck.READ_ONLY, "ratio"), *SPEED),
+    Goal("stuck, (c) read-only relay / none", "stuck", _case(stuck.RELAY, "ratio"), *SPEED),
+    Goal("stuck, (e) stuck controller, beyond none", "stuck", _case(stuck.STUCK, "extra_s"), *HOLD),
     Goal("upgrade in place: pause", "upgrade", lambda d: d["pause_ms"], 300, " ms"),
 ]
 
@@ -335,6 +344,9 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", side_by_side(workloads)]
     if any(k in workloads for k in ("scale", "observer", "upgrade")):
         parts += ["", ptysup_alone(workloads)]
+    if "stuck" in workloads:
+        data = workloads["stuck"]
+        parts += ["", "stuck: failed" if "error" in data else stuck.table(data)]
     if notes := failure_notes(workloads):
         parts += ["", "failures:", *(f"  {n}" for n in notes)]
     missed = [g["what"] for g in results["goals"] if not g["met"]]

@@ -2,42 +2,46 @@
 there is no /proc (macOS). Cheap to import: the CLI uses it too."""
 
 import os
-import subprocess
-from dataclasses import dataclass
 
 HAS_PROC = os.path.isdir("/proc/self")
 
 
-@dataclass(frozen=True, slots=True)
 class ProcStat:
-    pid: int
-    state: str
-    """One letter: R, S, D, Z (zombie), T, …"""
-    ppid: int
-    pgrp: int
-    sid: int
-    tty: int | None
-    """The controlling terminal's device number, where the system says (Linux)."""
+    """`state` is one letter (R, S, D, Z for a zombie, T, …); `tty` the controlling
+    terminal's device number, where the system says (Linux). A plain class: the CLI imports
+    this module, and a dataclass would cost it more than the rest of its start."""
+
+    __slots__ = ("pgrp", "pid", "ppid", "sid", "state", "tty")
+
+    def __init__(
+        self, pid: int, state: str, ppid: int, pgrp: int, sid: int, tty: int | None
+    ) -> None:
+        self.pid = pid
+        self.state = state
+        self.ppid = ppid
+        self.pgrp = pgrp
+        self.sid = sid
+        self.tty = tty
 
     @property
     def zombie(self) -> bool:
         return self.state == "Z"
+
+    def __repr__(self) -> str:
+        return f"ProcStat(pid={self.pid}, state={self.state!r}, sid={self.sid})"
 
 
 def _parse(pid: int, raw: bytes) -> ProcStat:
     # The command name is in parentheses and may itself hold ") ": split at the last one.
     fields = raw[raw.rfind(b")") + 2 :].split()
     return ProcStat(
-        pid=pid,
-        state=fields[0].decode(),
-        ppid=int(fields[1]),
-        pgrp=int(fields[2]),
-        sid=int(fields[3]),
-        tty=int(fields[4]),
+        pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[4])
     )
 
 
 def _from_ps(pid: int) -> ProcStat | None:
+    import subprocess
+
     try:
         out = subprocess.run(
             ["ps", "-o", "ppid=,pgid=,stat=", "-p", str(pid)],
@@ -80,6 +84,8 @@ def every() -> list[ProcStat]:
 
 
 def _every_ps() -> list[ProcStat]:
+    import subprocess
+
     out = subprocess.run(
         ["ps", "-A", "-o", "pid=,ppid=,pgid=,stat="], capture_output=True, text=True, check=False
     ).stdout

@@ -3,7 +3,7 @@
 import argparse
 import os
 
-from supervisor.cli import plugin, service
+from supervisor.cli import service
 from supervisor.cli.argtypes import (
     detach_key_arg,
     dimension_arg,
@@ -348,7 +348,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--name", help="a unique name for the terminal")
     q.add_argument("--detach", action="store_true", help="start it without attaching")
     _attach_options(q)
-    plugin.add_parser(oc, _globals)
+    if only in (None, "opencode"):
+        from supervisor.cli import plugin
+
+        plugin.add_parser(oc, _globals)
 
     p = add("attach", "attach this terminal to a session")
     p.add_argument(

@@ -3,9 +3,12 @@
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from supervisor.cli import render
-from supervisor.opencode import plugin_install as pi
+
+if TYPE_CHECKING:
+    from supervisor.opencode import plugin_install as pi
 
 
 def add_parser(
@@ -34,6 +37,8 @@ def add_parser(
 
 
 def run(args: argparse.Namespace) -> int:
+    from supervisor.opencode import plugin_install as pi
+
     try:
         target = pi.target_dir(args.project)
         if args.plugin_cmd == "install":
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _text(action: str, report: pi.Report) -> str:
+def _text(action: str, report: "pi.Report") -> str:
     plugins = report.target / "plugins"
     if action == "install":
         head = (

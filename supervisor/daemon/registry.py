@@ -4,9 +4,9 @@ a session."""
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.daemon.ids import IdCounter
 from supervisor.daemon.session import snapshot
 from supervisor.daemon.session.ring import Ring
@@ -25,7 +25,7 @@ from supervisor.settings import Settings
 if TYPE_CHECKING:
     from supervisor.opencode.gateway import Gateway
 
-log = structlog.get_logger("supervisor.registry")
+log = logs.get_logger("supervisor.registry")
 
 SHUTDOWN_POLL = 0.05
 

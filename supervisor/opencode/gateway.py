@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import h11
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.opencode.gateway_directory import (
     ProjectCache,
     anchor,
@@ -36,7 +36,7 @@ from supervisor.opencode.gateway_http import (
 )
 from supervisor.opencode.gateway_upstream import Limits, Upstream, new_secret
 
-log = structlog.get_logger("supervisor.gateway")
+log = logs.get_logger("supervisor.gateway")
 
 SECRET_PREFIX = "/s/"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")

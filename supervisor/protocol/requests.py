@@ -71,7 +71,7 @@ def _absolute(value: str | None) -> str | None:
 
 
 class Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class NoArgs(Args):

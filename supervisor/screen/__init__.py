@@ -8,6 +8,7 @@ from supervisor.screen.choose import (
     available_engines,
     default_engine,
     engine_class,
+    expected_engine,
     open_engine,
 )
 from supervisor.screen.modes import ModeScanner, detach_sequence, modes_sequence
@@ -27,6 +28,7 @@ __all__ = [
     "default_engine",
     "detach_sequence",
     "engine_class",
+    "expected_engine",
     "modes_sequence",
     "open_engine",
 ]

@@ -63,3 +63,21 @@ def default_engine() -> str:
 
 def open_engine(cols: int, rows: int, scrollback: int = 10_000, name: str | None = None) -> Engine:
     return engine_class(name or default_engine())(cols, rows, scrollback)
+
+
+BINDINGS = {"ghostty": "pyghostty", "avt": "avt", "pyte": "pyte"}
+
+
+def expected_engine() -> str:
+    """The engine `open_engine` will use, found without importing any binding (which can
+    take a good part of a second): PTYSUP_SCREEN_ENGINE, else the fastest whose binding is
+    installed. `open_engine` still checks that it loads."""
+    import importlib.util
+
+    wanted = os.environ.get(ENV, "").strip().lower()
+    if wanted:
+        return wanted
+    for name, binding in BINDINGS.items():
+        if importlib.util.find_spec(binding) is not None:
+            return name
+    return "pyte"

@@ -12,9 +12,9 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
+from supervisor import logs
 
-log = structlog.get_logger("supervisor.service")
+log = logs.get_logger("supervisor.service")
 
 FIRST_FD = 3
 SOCKET_NAME = "control"

@@ -8,9 +8,9 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 
-import structlog
+from supervisor import logs
 
-log = structlog.get_logger("supervisor.service")
+log = logs.get_logger("supervisor.service")
 
 
 def _address(value: str) -> str | None:

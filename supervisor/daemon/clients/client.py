@@ -4,9 +4,9 @@ handed over, and the input it is still writing. Requests reach it through a `Cal
 import itertools
 from typing import Any
 
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.route import Route
 from supervisor.daemon.clients.terminal import TerminalLink
@@ -19,7 +19,7 @@ from supervisor.daemon.system.peers import Peer
 from supervisor.protocol import CONFLICT, NOT_FOUND, ProtocolError, encode_control
 from supervisor.protocol.messages import RequestId, error_message, event_message
 
-log = structlog.get_logger("supervisor.client")
+log = logs.get_logger("supervisor.client")
 
 INPUT_QUEUE = 256
 

@@ -2,8 +2,7 @@
 call its handler, and turn what went wrong into the protocol's errors — here and only
 here."""
 
-import structlog
-
+from supervisor import logs
 from supervisor.daemon.clients import ops_sessions, ops_streams
 from supervisor.daemon.clients.call import Call
 from supervisor.daemon.clients.client import Client
@@ -16,7 +15,7 @@ from supervisor.protocol import BAD_REQUEST, CONFLICT, INTERNAL, ProtocolError
 from supervisor.protocol.messages import Request, error_message, result_message
 from supervisor.protocol.requests import parse_args
 
-log = structlog.get_logger("supervisor.dispatch")
+log = logs.get_logger("supervisor.dispatch")
 
 HANDLER_MODULES = (ops_sessions, ops_streams)
 """Imported for their `@op` registrations."""

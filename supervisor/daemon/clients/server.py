@@ -4,9 +4,9 @@ and the one dispatcher."""
 import contextlib
 import os
 
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.daemon.clients.client import Client
 from supervisor.daemon.clients.connection import Connection, ids
 from supervisor.daemon.clients.dispatch import Dispatcher
@@ -15,7 +15,7 @@ from supervisor.daemon.system.peers import peer_of
 from supervisor.protocol import FORBIDDEN, LIMIT, encode_control
 from supervisor.protocol.messages import error_message
 
-log = structlog.get_logger("supervisor.server")
+log = logs.get_logger("supervisor.server")
 
 
 class Server:

@@ -8,17 +8,16 @@ import contextlib
 import os
 import time
 
-import structlog
 import trio
 
-from supervisor import procfs
+from supervisor import logs, procfs
 from supervisor.daemon.lifecycle import state
 from supervisor.daemon.registry import Registry
 from supervisor.daemon.session.session import Session
 from supervisor.service.activation import STORED_PREFIX
 from supervisor.service.notify import Notifier
 
-log = structlog.get_logger("supervisor.crash")
+log = logs.get_logger("supervisor.crash")
 
 SNAPSHOT_NAME = "crash.state"
 SNAPSHOT_INTERVAL = 2.0

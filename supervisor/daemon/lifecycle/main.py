@@ -8,7 +8,6 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-import structlog
 import trio
 
 from supervisor import logs
@@ -26,7 +25,7 @@ from supervisor.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from supervisor.opencode.gateway import Gateway
 
-log = structlog.get_logger("supervisor.daemon")
+log = logs.get_logger("supervisor.daemon")
 
 FLUSH_TIMEOUT = 1.0
 STATUS_INTERVAL = 1.0

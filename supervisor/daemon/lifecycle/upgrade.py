@@ -9,17 +9,17 @@ import subprocess
 import sys
 from typing import NoReturn
 
-import structlog
 import trio
 
 import supervisor
+from supervisor import logs
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.lifecycle import state
 from supervisor.daemon.lifecycle.listener import Listener
 from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
-log = structlog.get_logger("supervisor.upgrade")
+log = logs.get_logger("supervisor.upgrade")
 
 STATE_NAME = "upgrade.state"
 CHECK_TIMEOUT = 30.0

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.daemon.session.ring import Ring
-from supervisor.screen import Engine, Modes, open_engine
+from supervisor.screen import Engine, EngineUnavailable, Modes, expected_engine, open_engine
 
-log = structlog.get_logger("supervisor.screen")
+log = logs.get_logger("supervisor.screen")
 
 THREADED = frozenset({"ghostty"})
 """Engines that release the GIL while they parse: fed every byte, on a worker thread."""
@@ -50,8 +50,11 @@ class ScreenView:
         self._id = session_id
         self._ring = ring
         self._lock = threading.Lock()
-        self.engine: Engine = open_engine(cols, rows, SCROLLBACK)
-        self.threaded = self.engine.name in THREADED
+        self.name = expected_engine()
+        self._engine: Engine | None = None
+        """Made on first use (the feeder's thread, for a threaded engine): loading a native
+        engine takes a good part of a second, which must not stall the event loop."""
+        self.threaded = self.name in THREADED
         self.fed = ring.start
         """The offset up to which the engine has seen the output."""
         self.exact = ring.start == 0
@@ -61,9 +64,12 @@ class ScreenView:
         self._progress = trio.Event()
         self._catching_up = False
         self._failed = False
+        self._saved: dict[str, Any] | None = None
         if saved is not None and ring.start <= saved["offset"] <= ring.end:
             self._sizes = [(saved["offset"], saved["cols"], saved["rows"]), (ring.end, cols, rows)]
-            self._adopt(saved)
+            self._saved = saved
+            self.fed = saved["offset"]
+            self.exact = bool(saved.get("exact"))
         elif not self.exact:
             self._restart()
 
@@ -105,6 +111,9 @@ class ScreenView:
         if not self.threaded:
             return
         try:
+            await trio.to_thread.run_sync(self._load_locked)
+            self._progress.set()
+            self._progress = trio.Event()
             while True:
                 if self.fed >= self._ring.end:
                     await self._wakeup.wait()
@@ -127,6 +136,26 @@ class ScreenView:
             self.exact = False
             self._progress.set()
 
+    @property
+    def engine(self) -> Engine:
+        """Call only holding the lock."""
+        if self._engine is None:
+            cols, rows = self._size_at(self.fed)
+            try:
+                self._engine = open_engine(cols, rows, SCROLLBACK, self.name)
+            except EngineUnavailable as exc:
+                log.error("screen engine unavailable; pyte serves instead", error=str(exc))
+                self.name, self.threaded = "pyte", False
+                self._engine = open_engine(cols, rows, SCROLLBACK, self.name)
+            if self._saved is not None:
+                self._adopt(self._engine, self._saved)
+                self._saved = None
+        return self._engine
+
+    def _load_locked(self) -> None:
+        with self._lock:
+            _ = self.engine
+
     def _feed_locked(self, data: bytes, stop: int) -> None:
         with self._lock:
             self._apply_sizes()
@@ -143,7 +172,7 @@ class ScreenView:
         """Wait until the engine has seen every byte of output there is now."""
         target = self._ring.end
         if self.threaded and not self._failed:
-            while self.fed < target and not self._failed:
+            while (self.fed < target or self._engine is None) and not self._failed:
                 self._wakeup.set()
                 await self._wait_progress()
         else:
@@ -170,15 +199,12 @@ class ScreenView:
                 "exact": self.exact,
             }
 
-    def _adopt(self, saved: dict[str, Any]) -> None:
-        engine = open_engine(saved["cols"], saved["rows"], SCROLLBACK, self.engine.name)
+    @staticmethod
+    def _adopt(engine: Engine, saved: dict[str, Any]) -> None:
         history = saved.get("history") or []
         if history:
             engine.feed("\r\n".join(history).encode() + b"\r\n" * saved["rows"])
         engine.feed(saved["ansi"].encode())
-        self.engine = engine
-        self.fed = saved["offset"]
-        self.exact = bool(saved.get("exact"))
 
     def modes(self) -> Modes:
         """The modes the session's programs left set (for giving a terminal back)."""
@@ -186,7 +212,8 @@ class ScreenView:
             return engine.snapshot().modes
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.engine.name, "version": self.engine.version}
+        with self.holding() as (_, engine):
+            return {"name": engine.name, "version": engine.version}
 
     # -- the lazy way, for engines that hold the GIL ------------------------------------
 
@@ -233,7 +260,8 @@ class ScreenView:
             exact = False
         with self._lock:
             cols, rows = self._size_at(start + begin)
-            self.engine = open_engine(cols, rows, SCROLLBACK, self.engine.name)
+            self._engine = open_engine(cols, rows, SCROLLBACK, self.name)
+            self._saved = None
             self.fed = start + begin
         self.exact = exact and not self._failed
 

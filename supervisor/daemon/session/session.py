@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 import trio
 
+from supervisor import logs
 from supervisor.daemon.session.flow import Flow
 from supervisor.daemon.session.reader import Reader
 from supervisor.daemon.session.ring import Ring
@@ -27,7 +27,7 @@ from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.pty import set_size
 from supervisor.screen import detach_sequence
 
-log = structlog.get_logger("supervisor.session")
+log = logs.get_logger("supervisor.session")
 
 REPLAY_CHUNK = 256 * 1024
 POLL = 0.02

@@ -12,12 +12,11 @@ import signal
 import sys
 from collections.abc import Callable
 
-import structlog
 import trio
 
-from supervisor import procfs
+from supervisor import logs, procfs
 
-log = structlog.get_logger("supervisor.reaper")
+log = logs.get_logger("supervisor.reaper")
 
 PR_SET_CHILD_SUBREAPER = 36
 
