@@ -15,11 +15,14 @@ def gateway(gw: "Gateway | None") -> dict[str, Any] | None:
 def engines() -> dict[str, str]:
     from importlib import metadata
 
-    from supervisor.screen import default_engine, engine_class
+    from supervisor.screen import EngineUnavailable, engine_class, expected_engine
 
-    name = default_engine()
-    engine = engine_class(name)
-    found = {"screen": f"{name} ({getattr(engine, 'version', 'version unknown')})"}
+    name = expected_engine()
+    try:
+        engine = engine_class(name)
+        found = {"screen": f"{name} ({getattr(engine, 'version', 'version unknown')})"}
+    except EngineUnavailable as exc:
+        found = {"screen": f"pyte, as {exc}"}
     try:
         found["trio"] = f"trio {metadata.version('trio')}"
     except metadata.PackageNotFoundError:
