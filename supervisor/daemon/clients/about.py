@@ -12,19 +12,22 @@ def gateway(gw: "Gateway | None") -> dict[str, Any] | None:
     return {"host": gw.host, "port": gw.port, "upstream": gw.upstream.url}
 
 
+DISTRIBUTIONS = {"ghostty": "pyghostty", "avt": "pyavt", "pyte": "pyte"}
+
+
 def engines() -> dict[str, str]:
+    """Named from the installed packages, without loading a native engine on the event loop."""
     from importlib import metadata
 
-    from supervisor.screen import EngineUnavailable, engine_class, expected_engine
+    from supervisor.screen import expected_engine
+
+    def version(package: str) -> str:
+        try:
+            return f"{package} {metadata.version(package)}"
+        except metadata.PackageNotFoundError:
+            return f"{package} (not installed)"
 
     name = expected_engine()
-    try:
-        engine = engine_class(name)
-        found = {"screen": f"{name} ({getattr(engine, 'version', 'version unknown')})"}
-    except EngineUnavailable as exc:
-        found = {"screen": f"pyte, as {exc}"}
-    try:
-        found["trio"] = f"trio {metadata.version('trio')}"
-    except metadata.PackageNotFoundError:
-        found["trio"] = "trio (version unknown)"
-    return found
+    package = DISTRIBUTIONS.get(name)
+    screen = f"{name} ({version(package)})" if package else f"{name} (unknown; pyte serves)"
+    return {"screen": screen, "trio": version("trio")}
