@@ -51,7 +51,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         raise Failure(f"a different daemon answers now (pid {after['pid']}, was {before['pid']})")
     print(
         f"upgraded in place: pid {after['pid']}, version {before['version']} -> "
-        f"{after['version']}, {after['sessions']} sessions kept, "
+        f"{after['version']}, {after['sessions']} session{'s' * (after['sessions'] != 1)} kept, "
         f"{time.monotonic() - started:.2f} s"
     )
     return 0

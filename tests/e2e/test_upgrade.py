@@ -128,7 +128,7 @@ def test_a_broken_new_release_is_refused_and_nothing_replaced(
     assert not os.path.exists(os.path.join(os.path.dirname(sandbox.socket), "upgrade.state"))
     (package / "__init__.py").unlink()
     package.rmdir()
-    assert "1 sessions kept" in sandbox.ok("upgrade")
+    assert "1 session kept" in sandbox.ok("upgrade")
 
 
 def test_state_of_another_format_is_refused(tmp_path: Path) -> None:
