@@ -146,7 +146,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             interrupts += 1
             raise KeyboardInterrupt
 
+        resized = [False]
+
+        def on_winch(signum: int, _frame: object) -> None:
+            resized[0] = True  # the wake-up descriptor ends the wait; the loop resizes
+
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        wake_r, wake_w = os.pipe()
+        for fd in (wake_r, wake_w):
+            os.set_blocking(fd, False)
+        stack.callback(os.close, wake_r)
+        stack.callback(os.close, wake_w)
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        stack.callback(signal.set_wakeup_fd, old_wakeup)
+        if out_tty or mode == "terminal":
+            previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
         timed_out = False
         try:
             while True:
@@ -160,9 +174,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                         c.kill(sid)
                         deadline = None
                         continue
+                    if resized[0]:
+                        resized[0] = False
+                        size = terminal_size()
+                        if size is not None:  # the child's terminal follows ours, as in tmux
+                            by = {"sub": sub} if mode == "terminal" else {}
+                            c.send_request("resize", session=sid, cols=size[0], rows=size[1], **by)
                     event = c.next_event(0) if c.pending() else None
                     if event is None:
-                        _wait(c, sub, feed, direct, left)
+                        _wait(c, sub, feed, direct, left, wake_r)
                         continue
                 except KeyboardInterrupt:
                     c.send_request("kill", session=sid, signal="INT" if interrupts < 2 else None)
@@ -212,12 +232,17 @@ def _same_terminal(a: int, b: int) -> bool:
         return False
 
 
-def _wait(c: "Client", sub: int, feed: Feed, direct: bool, timeout: float | None) -> None:
-    """Until the socket or stdin has something, or the socket can take pending input."""
+def _wait(
+    c: "Client", sub: int, feed: Feed, direct: bool, timeout: float | None, wake: int
+) -> None:
+    """Until the socket or stdin has something, the socket can take pending input, or a
+    signal arrived (its byte on `wake`)."""
     reading = feed.wants_read(direct)
-    readable, writable, _ = select.select(
-        [c.sock, 0] if reading else [c.sock], [c.sock] if feed.pending else [], [], timeout
-    )
+    watched = [c.sock, wake, 0] if reading else [c.sock, wake]
+    readable, writable, _ = select.select(watched, [c.sock] if feed.pending else [], [], timeout)
+    if wake in readable:
+        with contextlib.suppress(OSError):
+            os.read(wake, 256)
     if writable:
         feed.send(c.sock)
     if reading and 0 in readable:

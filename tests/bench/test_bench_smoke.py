@@ -60,7 +60,7 @@ def test_quick_bench_writes_every_workload(tmp_path):
         assert results["machine"][key] is not None, key
 
     workloads = results["workloads"]
-    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer", "upgrade"}
+    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer", "stuck", "upgrade"}
     for name in ("lines", "binary"):
         columns = workloads[name]["columns"]
         assert set(columns) == set(TOOLS)
@@ -84,6 +84,17 @@ def test_quick_bench_writes_every_workload(tmp_path):
     assert figure(observer["ratio"])
     assert figure(observer["with"]["peak_rss_mb"])
     assert figure(observer["without"]["seconds"])
+    cases = workloads["stuck"]["cases"]
+    assert set(cases) == {"alone", "read-only", "relay", "mid-flood", "stuck-controller"}
+    for case, column in cases.items():
+        assert figure(column["seconds"]), case
+        assert figure(column["peak_rss_mb"]), case
+        assert case == "alone" or figure(column["ratio"]), case
+    assert figure(cases["mid-flood"]["marker_s"])
+    assert figure(cases["stuck-controller"]["extra_s"])
+    assert {"stuck, (b) read-only / none", "stuck, (e) stuck controller, beyond none"} <= {
+        goal["what"] for goal in results["goals"]
+    }
     upgrade = workloads["upgrade"]
     assert figure(upgrade["pause_ms"])
     assert upgrade["lines"] > 0 and isinstance(upgrade["gaps"], int)

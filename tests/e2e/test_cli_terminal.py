@@ -1,6 +1,8 @@
 """The CLI in a real terminal: `run` passes keys (ctrl-C too) and restores the terminal,
 `new -A` attaches or creates, `attach` alone finds the session used last."""
 
+import time
+
 import pexpect
 import pytest
 
@@ -59,5 +61,22 @@ def test_new_a_attaches_or_creates_and_attach_finds_the_last_one(sandbox: Sandbo
     shell.sendline("ptysup attach; echo status=$?")
     shell.expect_exact("ptysup: no running session to attach to")
     shell.expect_exact("status=125")
+    shell.sendline("exit")
+    shell.expect(pexpect.EOF)
+
+
+def test_run_passes_the_terminals_new_size_on(sandbox: Sandbox) -> None:
+    shell = outer_shell(sandbox)
+    shell.setwinsize(24, 80)
+    shell.sendline("ptysup run -- sh -c 'stty size; read x; stty size'")
+    shell.expect_exact("24 80")
+    shell.setwinsize(30, 100)
+    deadline = time.monotonic() + 10
+    while (sandbox.json("list")[0]["cols"], sandbox.json("list")[0]["rows"]) != (100, 30):
+        assert time.monotonic() < deadline, "the session never took the new size"
+        time.sleep(0.05)
+    shell.send("go\r")
+    shell.expect_exact("30 100")
+    shell.expect_exact(PROMPT)
     shell.sendline("exit")
     shell.expect(pexpect.EOF)

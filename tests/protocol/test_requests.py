@@ -188,7 +188,8 @@ NULLABLE = {
     "subscribe": ["since"],
     "wait": ["timeout"],
     "kill": ["signal"],
-    "attach": ["since", "cols", "rows", "detach_key"],
+    "attach": ["since", "cols", "rows", "detach_key", "history"],
+    "screen": ["history"],
     "resize": ["sub"],
 }
 

@@ -96,22 +96,28 @@ class Route:
             self._fit_later()
 
     def refit(self) -> None:
-        if self.state in (RouteState.TERMINAL, RouteState.FITTED):
+        if self.state not in (RouteState.TERMINAL, RouteState.FITTED):
+            return
+        if not self._fits():
             self._fit_later()
+        elif self.state is RouteState.FITTED:
+            self._wakeup.set()  # a full redraw, then bytes again
 
     def _fits(self) -> bool:
+        """Bytes suit this terminal: it has the session's size, or it is no attached
+        client's (`run` streams bytes, whatever the sizes)."""
         sub, session = self.sub, self._session
         if session is None or not sub.cols or not sub.rows:
+            return True
+        if sub not in session.roles.attached:
             return True
         return (sub.cols, sub.rows) == (session.cols, session.rows)
 
     def _fit_later(self) -> None:
         """Output for a terminal of another size: drop the bytes; the route's task redraws."""
         self.state = RouteState.FITTED
-        self.sub.drop_output(self.outbox.control)
-        self._wakeup.set()
-        if self.sub.ended:
-            self._end("ended")
+        self.sub.drop_output()
+        self._wakeup.set()  # the task redraws, a last time too when the session ended
 
     def _pour(self) -> None:
         assert self.terminal is not None
@@ -184,6 +190,9 @@ class Route:
                 self.state = RouteState.FITTED
             if self.state is RouteState.FITTED:
                 await self._refit()
+                if self.sub.ended:
+                    self._end("ended")
+                    return
                 if self.state is RouteState.FITTED:
                     continue
             elif self.state is RouteState.RELAYED:

@@ -276,17 +276,20 @@ class Subscription:
         self._check_drained(was_congested)
         return result
 
-    def drop_output(self, control: Callable[[bytes], None]) -> None:
-        """Drop every output item queued (a redraw shows it instead); control frames go on
-        to `control`, in order."""
-        items = self._items
-        while items:
-            item = items.popleft()
+    def drop_output(self, control: Callable[[bytes], None] | None = None) -> None:
+        """Drop every output item queued (a redraw shows it instead). Control frames go on
+        to `control`, in order; without it they stay queued, for after the redraw."""
+        kept: deque[Item] = deque()
+        for item in self._items:
             if isinstance(item, Output):
                 self._pending -= len(item.data)
                 self.written = item.offset + len(item.data)
             elif isinstance(item, Frame):
-                control(item.frame)
+                if control is None:
+                    kept.append(item)
+                else:
+                    control(item.frame)
+        self._items = kept
 
     def refit(self) -> None:
         if self.destination is not None:
