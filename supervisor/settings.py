@@ -1,19 +1,66 @@
-"""The daemon's settings: PTYSUP_* variables, then an optional TOML file."""
+"""The daemon's settings: PTYSUP_* variables, then an optional TOML file, then the defaults.
 
+Every setting is checked at start; a bad one stops the daemon with a message naming it.
+Plain Python (tomllib and a table of rules), because the daemon reads its settings before
+anything else at every start, an upgrade in place included.
+"""
+
+import math
 import os
+import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import AfterValidator, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 KiB = 1024
 MiB = 1024 * KiB
+PREFIX = "PTYSUP_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class SettingsError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    ring_size: int = 1 * MiB
+    """Bytes of output kept per session for reads and reattach."""
+    subscriber_backlog: int = 1 * MiB
+    """Bytes queued for one slow subscriber before it is skipped forward."""
+    max_sessions: int = 2048
+    max_connections: int = 1024
+    max_frame: int = 8 * MiB
+    kill_grace: float = 2.0
+    """Seconds between SIGHUP, SIGTERM and SIGKILL when a session is killed."""
+    drain_timeout: float = 0.25
+    """Seconds to wait for output after the child exited while a grandchild holds the terminal."""
+    shim: bool = True
+    """Put the `opencode` shim first on every child's PATH."""
+    opencode_bin: str | None = None
+    """The real `opencode` for the shim (default: the next one on the child's PATH)."""
+    opencode_upstream: str | None = None
+    """An OpenCode server (http://host:port) for the gateway that gives every child an
+    OPENCODE_SERVER_URL carrying its project; its password comes from
+    OPENCODE_SERVER_PASSWORD in the daemon's environment."""
+    log_level: str = "info"
+    log_format: str = "auto"
+
+
+RANGES: dict[str, tuple[float, float]] = {
+    "ring_size": (4 * KiB, 1024 * MiB),
+    "subscriber_backlog": (64 * KiB, 1024 * MiB),
+    "max_sessions": (1, 100_000),
+    "max_connections": (1, 100_000),
+    "max_frame": (64 * KiB, 64 * MiB),
+    "kill_grace": (0.0, 600.0),
+    "drain_timeout": (0.0, 60.0),
+}
+CHOICES = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("auto", "json", "console"),
+}
+_KINDS = {f.name: f.type for f in fields(Settings)}
 
 
 def config_file(env: dict[str, str] | None = None) -> Path | None:
@@ -26,79 +73,75 @@ def config_file(env: dict[str, str] | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
-def _upstream_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from supervisor.opencode.gateway import Upstream
+def _convert(name: str, value: object, from_text: bool) -> object:
+    """The setting's value, checked; ValueError says what is wrong with it."""
+    kind = _KINDS[name]
+    if kind is bool or kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError("expected true or false")
+    if kind in (int, "int"):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("expected a whole number")
+        try:
+            number: float = int(value)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    elif kind in (float, "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("expected a number")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if not math.isfinite(number):
+            raise ValueError("expected a finite number")
+    else:
+        if not isinstance(value, str):
+            raise ValueError("expected text")
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ValueError(f"expected one of {', '.join(CHOICES[name])}")
+        if name == "opencode_upstream":
+            from supervisor.opencode.gateway_upstream import Upstream
 
-    Upstream(value)  # raises ValueError saying what is wrong with it
-    return value
-
-
-class SettingsError(Exception):
-    pass
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PTYSUP_", extra="forbid", validate_default=True, frozen=True
-    )
-
-    ring_size: Annotated[int, Field(ge=4 * KiB, le=1024 * MiB)] = 1 * MiB
-    """Bytes of output kept per session for reads and reattach."""
-    subscriber_backlog: Annotated[int, Field(ge=64 * KiB, le=1024 * MiB)] = 1 * MiB
-    """Bytes queued for one slow subscriber before it is skipped forward."""
-    max_sessions: Annotated[int, Field(ge=1, le=100_000)] = 2048
-    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1024
-    max_frame: Annotated[int, Field(ge=64 * KiB, le=64 * MiB)] = 8 * MiB
-    kill_grace: Annotated[float, Field(ge=0.0, le=600.0)] = 2.0
-    """Seconds between SIGHUP, SIGTERM and SIGKILL when a session is killed."""
-    drain_timeout: Annotated[float, Field(ge=0.0, le=60.0)] = 0.25
-    """Seconds to wait for output after the child exited while a grandchild holds the terminal."""
-    shim: bool = True
-    """Put the `opencode` shim first on every child's PATH."""
-    opencode_bin: str | None = None
-    """The real `opencode` for the shim (default: the next one on the child's PATH)."""
-    opencode_upstream: Annotated[str | None, AfterValidator(_upstream_url)] = None
-    """An OpenCode server (http://host:port) for the gateway that gives every child an
-    OPENCODE_SERVER_URL carrying its project; its password comes from
-    OPENCODE_SERVER_PASSWORD in the daemon's environment."""
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = config_file()
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
+            Upstream(value)  # raises ValueError saying what is wrong with it
+        return value
+    low, high = RANGES[name]
+    if not low <= number <= high:
+        raise ValueError(f"must be from {low:g} to {high:g}")
+    return number
 
 
-def load_settings() -> Settings:
+def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read and check every setting; a bad one raises SettingsError naming it."""
-    path = config_file()
+    env = dict(os.environ) if env is None else env
+    path = config_file(env)
     if path is not None and not path.is_file():
         raise SettingsError(f"PTYSUP_CONFIG: no such file: {path}")
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors(include_url=False):
-            field = ".".join(str(p) for p in error["loc"])
-            env_name = f"PTYSUP_{field.upper()}"
-            where = env_name if env_name in os.environ else f"{field} in {path}"
-            if error["type"] == "extra_forbidden":
-                lines.append(f"unknown setting {field!r} in {path}")
-            else:
-                lines.append(f"invalid setting {where}: {error['msg']} (got {error['input']!r})")
-        raise SettingsError("; ".join(lines)) from None
-    except Exception as exc:  # a TOML syntax error
-        raise SettingsError(f"cannot read settings from {path}: {exc}") from None
+    from_file: dict[str, object] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                from_file = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings from {path}: {exc}") from None
+    upper_env = {key.upper(): value for key, value in env.items()}
+    values: dict[str, object] = {}
+    problems = [f"unknown setting {name!r} in {path}" for name in from_file if name not in _KINDS]
+    for name in _KINDS:
+        env_name = PREFIX + name.upper()
+        if env_name in upper_env:
+            raw, where, text = upper_env[env_name], env_name, True
+        elif name in from_file:
+            raw, where, text = from_file[name], f"{name} in {path}", False
+        else:
+            continue
+        try:
+            values[name] = _convert(name, raw, text)
+        except ValueError as exc:
+            problems.append(f"invalid setting {where}: {exc} (got {raw!r})")
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return Settings(**values)  # type: ignore[arg-type]
