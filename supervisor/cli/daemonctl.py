@@ -61,7 +61,7 @@ def _opencode(socket_path: str | None) -> str:
     """The real `opencode` a child's shim would run from here, and its version."""
     import os
 
-    from supervisor.opencode.probe import OpenCodeNotFound, ProbeFailed, find_opencode, probe
+    from supervisor.opencode.locate import OpenCodeNotFound, cached_version, find_opencode
 
     socket_dir = os.path.dirname(socket_path or "")
     try:
@@ -72,8 +72,13 @@ def _opencode(socket_path: str | None) -> str:
         )
     except OpenCodeNotFound:
         return "not found (the shim has no real opencode to run)"
-    try:
-        version = probe(binary, os.path.join(socket_dir, "cache")).version
-    except (ProbeFailed, OSError) as exc:
-        return f"{binary} (does not answer: {exc})"
+    cache = os.path.join(socket_dir, "cache")
+    version = cached_version(binary, cache)
+    if version is None:
+        from supervisor.opencode.probe import ProbeFailed, probe
+
+        try:
+            version = probe(binary, cache).version
+        except (ProbeFailed, OSError) as exc:
+            return f"{binary} (does not answer: {exc})"
     return f"{version or 'version unknown'} ({binary})"

@@ -9,11 +9,28 @@ import re
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-CACHE_NAME = "opencode-capabilities.json"
-CACHE_FORMAT = 1
+from supervisor.opencode.locate import (
+    CACHE_FORMAT,
+    CACHE_NAME,
+    OpenCodeNotFound,
+    cache_key,
+    find_opencode,
+    load_cache,
+)
+
+__all__ = [
+    "CACHE_NAME",
+    "Capabilities",
+    "OpenCodeNotFound",
+    "ProbeFailed",
+    "find_opencode",
+    "parse_help",
+    "probe",
+]
+
 CACHE_ENTRIES = 8
 
 _HELP_COMMANDS: dict[str, list[str]] = {
@@ -27,10 +44,6 @@ _OPTION = re.compile(r"  (?:(-[A-Za-z0-9]), |    )(--[A-Za-z0-9][A-Za-z0-9-]*)")
 _COMMAND = re.compile(r"  opencode (\S+)")
 _POSITIONAL = re.compile(r"  ([A-Za-z][\w-]*)  ")
 _VERSION = re.compile(r"\d+\.\d+\.\d+\S*")
-
-
-class OpenCodeNotFound(LookupError):
-    pass
 
 
 class ProbeFailed(RuntimeError):
@@ -116,40 +129,6 @@ class Capabilities:
         )
 
 
-def find_opencode(
-    *,
-    path: str | None = None,
-    skip: Iterable[str] = (),
-    binary: str | None = None,
-) -> str:
-    """The real ``opencode``: ``binary`` if given (a bare name is looked up like
-    ``opencode``), else the first ``opencode`` on ``path`` not in ``skip``.
-
-    ``path`` defaults to ``$PATH``. ``skip`` holds directories (the shim directory) or
-    files; an entry on ``path`` that is, or resolves into, one of them is passed over.
-    """
-    if binary is not None and os.sep in binary:
-        if _is_executable(binary):
-            return os.path.abspath(binary)
-        raise OpenCodeNotFound(f"{binary} is not an executable file")
-    name = binary or "opencode"
-    search = os.environ.get("PATH", os.defpath) if path is None else path
-    skipped = {os.path.realpath(s) for s in skip}
-    looked: list[str] = []
-    for entry in search.split(os.pathsep):
-        directory = entry or os.curdir
-        candidate = os.path.join(directory, name)
-        looked.append(candidate)
-        real = os.path.realpath(candidate)
-        if os.path.realpath(directory) in skipped or real in skipped:
-            continue
-        if os.path.dirname(real) in skipped:
-            continue
-        if _is_executable(candidate):
-            return candidate
-    raise OpenCodeNotFound(f"no {name} found; looked at {', '.join(looked) or 'nothing'}")
-
-
 def probe(
     binary: str,
     cache_dir: str,
@@ -162,11 +141,9 @@ def probe(
     The cache is keyed by the binary's real path, mtime and size, so an upgrade in place
     is probed again.
     """
-    real = os.path.realpath(binary)
-    st = os.stat(real)
-    key = f"{real}\0{st.st_mtime_ns}\0{st.st_size}"
+    real, key = cache_key(binary)
     cache_path = os.path.join(cache_dir, CACHE_NAME)
-    entries = _load_cache(cache_path)
+    entries = load_cache(cache_path)
     cached = entries.get(key)
     if cached is not None:
         try:
@@ -259,20 +236,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _load_cache(path: str) -> dict[str, Mapping[str, object]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
-        return {}
-    entries = data.get("entries")
-    if not isinstance(entries, dict):
-        return {}
-    return {k: v for k, v in entries.items() if isinstance(k, str) and isinstance(v, dict)}
-
-
 def _store_cache(path: str, entries: Mapping[str, Mapping[str, object]]) -> None:
     directory = os.path.dirname(path)
     try:
@@ -287,7 +250,3 @@ def _store_cache(path: str, entries: Mapping[str, Mapping[str, object]]) -> None
             raise
     except OSError:
         pass
-
-
-def _is_executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)

@@ -5,8 +5,6 @@ would wait as a zombie for whatever reaps orphans on this machine, which in a co
 often nothing. As a child subreaper the daemon inherits them and reaps them itself.
 """
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -24,6 +22,9 @@ PR_SET_CHILD_SUBREAPER = 36
 def become_subreaper() -> bool:
     if sys.platform != "linux":
         return False
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

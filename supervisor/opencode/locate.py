@@ -1,0 +1,86 @@
+"""Finding the real `opencode` and what the probe learnt of it before, cheaply: the CLI's
+`status` and the shim use this without loading the probe itself."""
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+
+CACHE_NAME = "opencode-capabilities.json"
+CACHE_FORMAT = 1
+
+__all__ = ["CACHE_FORMAT", "CACHE_NAME", "OpenCodeNotFound", "cache_key", "find_opencode"]
+
+
+class OpenCodeNotFound(LookupError):
+    pass
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def find_opencode(
+    *,
+    path: str | None = None,
+    skip: Iterable[str] = (),
+    binary: str | None = None,
+) -> str:
+    """The real ``opencode``: ``binary`` if given (a bare name is looked up like
+    ``opencode``), else the first ``opencode`` on ``path`` not in ``skip``.
+
+    ``path`` defaults to ``$PATH``. ``skip`` holds directories (the shim directory) or
+    files; an entry on ``path`` that is, or resolves into, one of them is passed over.
+    """
+    if binary is not None and os.sep in binary:
+        if _is_executable(binary):
+            return os.path.abspath(binary)
+        raise OpenCodeNotFound(f"{binary} is not an executable file")
+    name = binary or "opencode"
+    search = os.environ.get("PATH", os.defpath) if path is None else path
+    skipped = {os.path.realpath(s) for s in skip}
+    looked: list[str] = []
+    for entry in search.split(os.pathsep):
+        directory = entry or os.curdir
+        candidate = os.path.join(directory, name)
+        looked.append(candidate)
+        real = os.path.realpath(candidate)
+        if os.path.realpath(directory) in skipped or real in skipped:
+            continue
+        if os.path.dirname(real) in skipped:
+            continue
+        if _is_executable(candidate):
+            return candidate
+    raise OpenCodeNotFound(f"no {name} found; looked at {', '.join(looked) or 'nothing'}")
+
+
+def cache_key(binary: str) -> tuple[str, str]:
+    """The binary's real path, and the key of its entry in the probe's cache: its real
+    path, mtime and size, so that an upgrade of it is probed again."""
+    real = os.path.realpath(binary)
+    st = os.stat(real)
+    return real, f"{real}\0{st.st_mtime_ns}\0{st.st_size}"
+
+
+def load_cache(path: str) -> dict[str, Mapping[str, object]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+        return {}
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def cached_version(binary: str, cache_dir: str) -> str | None:
+    """The version the probe found for `binary`, if its cache still holds it."""
+    try:
+        _, key = cache_key(binary)
+    except OSError:
+        return None
+    entry = load_cache(os.path.join(cache_dir, CACHE_NAME)).get(key)
+    version = entry.get("version") if entry else None
+    return version if isinstance(version, str) else None
