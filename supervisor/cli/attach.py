@@ -362,6 +362,11 @@ class Attachment:
         if event.event == "hangup":
             self.reason, self.status = "the terminal went away; the session goes on", 1
             return True
+        if event.event == "redraw":  # this terminal's size is not the session's
+            self._write(str(event.fields.get("ansi", "")).encode("utf-8", "replace"))
+            offset = event.fields.get("offset")
+            self.offset = offset if isinstance(offset, int) else self.offset
+            return False
         if event.event == "relayed":
             self.direct = self.unnoted = False
             offset = event.fields.get("offset")

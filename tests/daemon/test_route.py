@@ -155,3 +155,34 @@ def test_a_plain_subscription_is_relayed_for_good():
     assert route.state is RouteState.RELAYED and route.hold == 1000 and route.rdev is None
     route.written(10**9)
     assert route.state is RouteState.RELAYED
+
+
+async def test_a_flood_handed_to_the_client_lets_the_child_go_at_once():
+    """A lossless attach whose terminal fills up relays the rest through its client; the
+    child, held back while the terminal lagged, must not wait for the patience to run out."""
+    from supervisor.daemon.session.flow import PATIENCE, Flow
+
+    screen = Screen()
+    outbox = Outbox()
+    sub = Subscription(1, "1", 1 << 24, follow=True, input=True, lossless=True, patient=True)
+    route = Route(sub, outbox, terminal=screen.terminal)
+    flow = Flow()
+    flow.add(sub)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(route.run, None)
+            await trio.testing.wait_all_tasks_blocked()
+            route.state = RouteState.HELD  # as while a redraw is written: output waits
+            sub.push(0, b"h" * (200 * 1024))
+            assert flow.congested()
+            start = trio.current_time()
+            with trio.fail_after(PATIENCE / 2):
+                async with trio.open_nursery() as waiting:
+                    waiting.start_soon(flow.wait, lambda: 200 * 1024)
+                    await trio.testing.wait_all_tasks_blocked()
+                    route._wakeup.set()  # the route's task pours: the terminal fills up
+            assert trio.current_time() - start < PATIENCE / 2
+            assert route.state is RouteState.RELAYED and sub.lossless
+            nursery.cancel_scope.cancel()
+    finally:
+        screen.close()

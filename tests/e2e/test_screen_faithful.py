@@ -163,7 +163,8 @@ def test_killing_the_session_gives_the_terminal_back(pane, sandbox):
     shell.wait_flags(OFF)
 
 
-def test_an_observer_of_another_size_sees_the_screen_fitted_to_its_own(pane, sandbox):
+@pytest.mark.parametrize("relay", [False, True])
+def test_an_observer_of_another_size_sees_the_screen_fitted_to_its_own(pane, sandbox, relay):
     sid = sandbox.spawn(
         "sh",
         "-c",
@@ -172,7 +173,8 @@ def test_an_observer_of_another_size_sees_the_screen_fitted_to_its_own(pane, san
         size="100x30",
     )
     assert sandbox.run("expect", sid, "END", "--timeout", "20").returncode == 0
-    small = pane(PTYSUP, "attach", "--read-only", sid, cols=50, rows=12, name="small")
+    how = ["--relay"] if relay else []
+    small = pane(PTYSUP, "attach", "--read-only", *how, sid, cols=50, rows=12, name="small")
     small.wait_for("END")
     shown = small.lines()
     screen = sandbox.json("screen", sid)

@@ -138,6 +138,13 @@ class Client:
         assert self.nursery is not None
         self.nursery.start_soon(link.run, first)
 
+    def fit_relayed(self, sub: Subscription, session: Session) -> None:
+        """`sub` is an attach relayed over the socket: at another size than the session's,
+        it gets fitted redraws instead of bytes."""
+        route = self.routes.get(sub.id)
+        if route is not None and self.nursery is not None:
+            route.fit_relayed(session, self.nursery.start_soon)
+
     def written(self, sub_id: int, offset: int) -> None:
         link = self.terminals.get(sub_id)
         if link is not None:  # a late note, after the terminal was let go: no matter

@@ -17,6 +17,7 @@ from supervisor.protocol.requests import (
     SubscribeArgs,
     UnsubscribeArgs,
 )
+from supervisor.screen.fit import fitted
 
 
 @op("subscribe")
@@ -49,7 +50,11 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
         await session.view.caught_up()
         # From here on nothing awaits: the redraw is the screen at exactly `since`.
         with session.view.holding() as (since, engine):
-            redraw = engine.ansi()
+            size = (args.cols, args.rows)
+            if args.read_only and args.cols and args.rows and size != engine.size:
+                redraw = fitted(engine, args.cols, args.rows)  # an observer of another size
+            else:
+                redraw = engine.ansi()
             if args.history:
                 redraw = history_text(engine.history(args.history), engine.size[1]) + redraw
     terminal = call.terminal() if args.terminal else None
@@ -81,6 +86,8 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
             keys=True,
         )
         redraw = None
+    else:
+        client.fit_relayed(sub, session)
     try:
         result = session.subscribe(sub, since)
     except BaseException:

@@ -18,7 +18,7 @@ Either way the bytes reach the terminal in offset order.
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import Enum
 
 import trio
@@ -28,6 +28,8 @@ from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
+from supervisor.protocol.frames import encode_control
+from supervisor.protocol.messages import event_message
 from supervisor.screen.fit import fitted
 
 SETTLE = 0.05
@@ -70,6 +72,9 @@ class Route:
         self._wakeup = trio.Event()
         self._relayed_at = 0.0
         self._last_redraw = 0.0
+        self._spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
+        """For a relayed attach: starts the task that sends it fitted redraws."""
+        self._fitting = False
         if terminal is None:
             self.state = RouteState.RELAYED
         else:
@@ -81,9 +86,20 @@ class Route:
 
     # -- told by the subscription ------------------------------------------------------
 
+    def fit_relayed(
+        self, session: Session, spawn: Callable[[Callable[[], Awaitable[None]]], None]
+    ) -> None:
+        """This relayed subscription is an attached client's: when its size differs from
+        the session's, send it fitted redraws (events) instead of bytes."""
+        self._session = session
+        self._spawn = spawn
+
     def ready(self, live: bool) -> None:
         state = self.state
         if state is RouteState.RELAYED:
+            if self._spawn is not None and self.terminal is None and not self._fits():
+                self._fit_later()
+                return
             self.outbox.mark_ready(self.sub, live=live)
             if self.terminal is not None and self.sub.ended:
                 self._end("ended")  # the end follows the output frames to the client
@@ -96,6 +112,10 @@ class Route:
             self._fit_later()
 
     def refit(self) -> None:
+        relayed_fit = self._spawn is not None and self.terminal is None
+        if self.state is RouteState.RELAYED and relayed_fit and not self._fits():
+            self._fit_later()
+            return
         if self.state not in (RouteState.TERMINAL, RouteState.FITTED):
             return
         if not self._fits():
@@ -118,6 +138,50 @@ class Route:
         self.state = RouteState.FITTED
         self.sub.drop_output()
         self._wakeup.set()  # the task redraws, a last time too when the session ended
+        if self.terminal is None and self._spawn is not None and not self._fitting:
+            self._fitting = True
+            self._spawn(self._send_fitted)
+
+    async def _send_fitted(self) -> None:
+        """A relayed client of another size: redraws of the screen fitted to its size go
+        to it as `redraw` events, until the sizes agree again or the session ends."""
+        assert self._session is not None
+        sub = self.sub
+        try:
+            while self.state is RouteState.FITTED:
+                await self._wakeup.wait()
+                self._wakeup = trio.Event()
+                wait = self._last_redraw + FIT_INTERVAL - time.monotonic()
+                if wait > 0:
+                    await trio.sleep(wait)
+                self._last_redraw = time.monotonic()
+                view = self._session.view
+                await view.caught_up()
+                fits = self._fits()
+                with view.holding() as (offset, engine):
+                    cols, rows = engine.size
+                    redraw = (
+                        engine.ansi()
+                        if fits
+                        else fitted(engine, sub.cols or cols, sub.rows or rows)
+                    )
+                if fits:
+                    sub.discard_before(offset)
+                else:
+                    sub.drop_output(self.outbox.control)
+                self.outbox.control(
+                    encode_control(event_message("redraw", sub.id, ansi=redraw, offset=offset))
+                )
+                if fits:
+                    self.state = RouteState.RELAYED
+                    if sub.queued:
+                        self.outbox.mark_ready(sub)
+                elif sub.ended:
+                    return
+                elif offset < self._session.ring.end:
+                    self._wakeup.set()
+        finally:
+            self._fitting = False
 
     def _pour(self) -> None:
         assert self.terminal is not None
@@ -141,6 +205,7 @@ class Route:
         self._relayed_at = time.monotonic()
         self.hold = self.sub.backlog
         self.sub.relayed()
+        self.sub.hold_raised()
         if self.sub.queued:
             self.outbox.mark_ready(self.sub)
 

@@ -195,6 +195,12 @@ class Subscription:
 
     # -- out ----------------------------------------------------------------------
 
+    def hold_raised(self) -> None:
+        """The destination lets this one fall further behind now: if that leaves it no
+        longer congested, whoever waits for it to drain need wait no more."""
+        if self.on_drained is not None and not self.congested:
+            self.on_drained()
+
     def relayed(self) -> None:
         """From here on the output goes by frames: they start where the terminal's ended."""
         self.sent = max(self.sent, self.written)
