@@ -151,24 +151,7 @@ class Route:
             while self.state is RouteState.FITTED:
                 await self._wakeup.wait()
                 self._wakeup = trio.Event()
-                wait = self._last_redraw + FIT_INTERVAL - time.monotonic()
-                if wait > 0:
-                    await trio.sleep(wait)
-                self._last_redraw = time.monotonic()
-                view = self._session.view
-                await view.caught_up()
-                fits = self._fits()
-                with view.holding() as (offset, engine):
-                    cols, rows = engine.size
-                    redraw = (
-                        engine.ansi()
-                        if fits
-                        else fitted(engine, sub.cols or cols, sub.rows or rows)
-                    )
-                if fits:
-                    sub.discard_before(offset)
-                else:
-                    sub.drop_output(self.outbox.control)
+                offset, redraw, fits = await self._fitted_redraw()
                 self.outbox.control(
                     encode_control(event_message("redraw", sub.id, ansi=redraw, offset=offset))
                 )
@@ -276,9 +259,10 @@ class Route:
                 self._end("ended")
                 return
 
-    async def _refit(self) -> None:
-        """Redraw the screen at the terminal's own size, then carry on: with bytes again
-        once the sizes agree."""
+    async def _fitted_redraw(self) -> tuple[int, str, bool]:
+        """At most 1/FIT_INTERVAL a second: the screen at the client's size (the whole screen
+        once the sizes agree), the offset it stands at, and whether the sizes agree. The
+        output it shows leaves the queue; control frames go on to the client."""
         assert self._session is not None
         wait = self._last_redraw + FIT_INTERVAL - time.monotonic()
         if wait > 0:
@@ -297,6 +281,13 @@ class Route:
             sub.discard_before(offset)
         else:
             sub.drop_output(self.outbox.control)
+        return offset, redraw, fits
+
+    async def _refit(self) -> None:
+        """Redraw the screen at the terminal's own size, then carry on: with bytes again
+        once the sizes agree."""
+        assert self._session is not None
+        offset, redraw, fits = await self._fitted_redraw()
         await self._write_all(redraw.encode("utf-8", "replace"))
         if fits:
             self.state = RouteState.HELD  # the caller pours what came after `offset`
