@@ -13,6 +13,7 @@ Every call on the engine holds `_lock` (a thread lock: the worker feeds under it
 """
 
 import contextlib
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -22,13 +23,28 @@ import trio
 
 from supervisor import logs
 from supervisor.daemon.session.ring import Ring
-from supervisor.screen import Engine, EngineUnavailable, Modes, expected_engine, open_engine
+from supervisor.screen import (
+    Engine,
+    EngineUnavailable,
+    Modes,
+    engine_class,
+    expected_engine,
+    open_engine,
+)
 
 log = logs.get_logger("supervisor.screen")
 
 THREADED = frozenset({"ghostty"})
 """Engines that release the GIL while they parse: fed every byte, on a worker thread."""
 FEED_CHUNK = 256 * 1024
+INLINE = 4096
+"""New output at most this long (a keystroke's echo, a prompt) is fed at once on the event
+loop, a few microseconds, rather than through a thread."""
+MAX_HOLD = 0.1
+"""How long the reader may wait for the engine before the engine gives way instead: output
+it cannot parse as fast as a program writes (megabytes of random bytes, say) must not slow
+the program. The engine then starts over from the ring and says it is not exact."""
+LOAD_HOLD = 5.0
 QUIET = 0.1
 LAZY_CHUNK = 16 * 1024
 MAX_INCREMENTAL = 256 * 1024
@@ -36,6 +52,25 @@ TAIL_FOR_REBUILD = 64 * 1024
 SCROLLBACK = 10_000
 # A full reset (RIS) or entering the alternate screen: the screen before it does not matter.
 _RESET = re.compile(rb"\x1bc|\x1b\[\?(?:1049|1047|47)h")
+
+
+_ENGINE: list[str] = []
+
+
+def _expected() -> str:
+    """The engine every session of this daemon uses, found once."""
+    if not _ENGINE:
+        _ENGINE.append(expected_engine())
+    return _ENGINE[0]
+
+
+def preload() -> None:
+    """Load the engine's code (a good part of a second for a native one) before the first
+    session needs it: called on a worker thread when the daemon starts."""
+    try:
+        engine_class(_expected())
+    except EngineUnavailable as exc:
+        log.error("screen engine unavailable; sessions use pyte", error=str(exc))
 
 
 class ScreenView:
@@ -50,7 +85,7 @@ class ScreenView:
         self._id = session_id
         self._ring = ring
         self._lock = threading.Lock()
-        self.name = expected_engine()
+        self.name = _expected()
         self._engine: Engine | None = None
         """Made on first use (the feeder's thread, for a threaded engine): loading a native
         engine takes a good part of a second, which must not stall the event loop."""
@@ -64,6 +99,7 @@ class ScreenView:
         self._progress = trio.Event()
         self._catching_up = False
         self._failed = False
+        self._giving_way = False
         self._saved: dict[str, Any] | None = None
         if saved is not None and ring.start <= saved["offset"] <= ring.end:
             self._sizes = [(saved["offset"], saved["cols"], saved["rows"]), (ring.end, cols, rows)]
@@ -81,6 +117,22 @@ class ScreenView:
     def output(self, nursery: trio.Nursery | None) -> None:
         """New output is in the ring."""
         if self.threaded:
+            ring = self._ring
+            if (
+                self._engine is not None
+                and 0 < ring.end - self.fed <= INLINE
+                and ring.start <= self.fed
+                and self._next_resize(self.fed) >= ring.end
+                and self._lock.acquire(blocking=False)
+            ):
+                try:
+                    self._apply_sizes()
+                    _, data = ring.read(self.fed)
+                    self._engine.feed(data)
+                    self.fed = ring.end
+                finally:
+                    self._lock.release()
+                return
             self._wakeup.set()
         elif not self._catching_up and nursery is not None:
             self._catching_up = True
@@ -97,12 +149,19 @@ class ScreenView:
         not seen: at most `size`, and the reader waits until that is a fair amount."""
         if not self.threaded or self._failed:
             return size
+        if self._giving_way:
+            return size  # the engine starts over once the flood is past
         capacity = self._ring.capacity
         wanted = min(size, max(1, capacity // 2))
-        while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
-            self._wakeup.set()
-            await self._wait_progress()
-        return size if self._failed else min(size, free)
+        # Loading the engine is once per daemon: wait for it; parsing must keep up.
+        with trio.move_on_after(MAX_HOLD if self._engine is not None else LOAD_HOLD):
+            while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
+                self._wakeup.set()
+                await self._wait_progress()
+            return size if self._failed else min(size, free)
+        log.info("the screen gives way to a flood it cannot parse as fast", session=self._id)
+        self._giving_way = True
+        return size
 
     # -- feeding every byte ------------------------------------------------------------
 
@@ -111,20 +170,21 @@ class ScreenView:
         if not self.threaded:
             return
         try:
-            await trio.to_thread.run_sync(self._load_locked)
-            self._progress.set()
-            self._progress = trio.Event()
             while True:
                 if self.fed >= self._ring.end:
-                    await self._wakeup.wait()
-                    self._wakeup = trio.Event()
+                    with trio.move_on_after(QUIET if self._giving_way else math.inf):
+                        await self._wakeup.wait()
+                    if self._wakeup.is_set():
+                        self._wakeup = trio.Event()
+                    elif self._giving_way:
+                        self._giving_way = False  # the flood is past: keep up again
                     continue
                 start = self.fed
                 stop = min(self._ring.end, self._next_resize(start), start + FEED_CHUNK)
+                if start < self._ring.start:  # it gave way to a flood: start over
+                    self._restart()
+                    continue
                 begin, data = self._ring.read(start, stop - start)
-                if begin != start:  # cannot happen while `room` is respected; never hide it
-                    log.error("output left the ring unseen by the screen", session=self._id)
-                    self.exact = False
                 await trio.to_thread.run_sync(self._feed_locked, data, begin + len(data))
                 self._progress.set()
                 self._progress = trio.Event()
@@ -152,10 +212,6 @@ class ScreenView:
                 self._saved = None
         return self._engine
 
-    def _load_locked(self) -> None:
-        with self._lock:
-            _ = self.engine
-
     def _feed_locked(self, data: bytes, stop: int) -> None:
         with self._lock:
             self._apply_sizes()
@@ -172,7 +228,7 @@ class ScreenView:
         """Wait until the engine has seen every byte of output there is now."""
         target = self._ring.end
         if self.threaded and not self._failed:
-            while (self.fed < target or self._engine is None) and not self._failed:
+            while self.fed < target and not self._failed:
                 self._wakeup.set()
                 await self._wait_progress()
         else:
