@@ -15,7 +15,6 @@ from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.clients.server import Server
 from supervisor.daemon.lifecycle import crash, state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
-from supervisor.daemon.session import screenview
 from supervisor.daemon.system import procs
 from supervisor.opencode import shim
 from supervisor.paths import resolve_socket
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 log = logs.get_logger("supervisor.daemon")
 
 FLUSH_TIMEOUT = 1.0
-PRELOAD_AFTER = 1.0
 STATUS_INTERVAL = 1.0
 
 
@@ -179,7 +177,6 @@ async def _serve(
                 os.close(fd)
         if settings.shim:
             daemon.registry.setup.shim_dir = _install_shim(socket_path)
-        sessions_nursery.start_soon(_preload_engine)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, daemon)
             listener = trio.socket.from_stdlib_socket(sock)
@@ -279,11 +276,6 @@ def _install_shim(socket_path: str) -> str | None:
     except OSError as exc:
         log.error("cannot install the opencode shim; children run without it", error=str(exc))
         return None
-
-
-async def _preload_engine() -> None:
-    await trio.sleep(PRELOAD_AFTER)  # not while a new image takes its sessions over
-    await trio.to_thread.run_sync(screenview.preload)
 
 
 async def _watch_signals(daemon: Hub) -> None:

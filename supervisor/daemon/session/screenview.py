@@ -13,7 +13,6 @@ Every call on the engine holds `_lock` (a thread lock: the worker feeds under it
 """
 
 import contextlib
-import math
 import re
 import threading
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from supervisor.screen import (
     Engine,
     EngineUnavailable,
     Modes,
-    engine_class,
     expected_engine,
     open_engine,
 )
@@ -45,6 +43,8 @@ MAX_HOLD = 0.1
 it cannot parse as fast as a program writes (megabytes of random bytes, say) must not slow
 the program. The engine then starts over from the ring and says it is not exact."""
 LOAD_HOLD = 5.0
+IDLE = 5.0
+"""Seconds a feeder with nothing to feed waits before it ends."""
 QUIET = 0.1
 LAZY_CHUNK = 16 * 1024
 MAX_INCREMENTAL = 256 * 1024
@@ -62,15 +62,6 @@ def _expected() -> str:
     if not _ENGINE:
         _ENGINE.append(expected_engine())
     return _ENGINE[0]
-
-
-def preload() -> None:
-    """Load the engine's code (a good part of a second for a native one) before the first
-    session needs it: called on a worker thread when the daemon starts."""
-    try:
-        engine_class(_expected())
-    except EngineUnavailable as exc:
-        log.error("screen engine unavailable; sessions use pyte", error=str(exc))
 
 
 class ScreenView:
@@ -100,6 +91,8 @@ class ScreenView:
         self._catching_up = False
         self._failed = False
         self._giving_way = False
+        self._feeding = False
+        self._nursery: trio.Nursery | None = None
         self._saved: dict[str, Any] | None = None
         if saved is not None and ring.start <= saved["offset"] <= ring.end:
             self._sizes = [(saved["offset"], saved["cols"], saved["rows"]), (ring.end, cols, rows)]
@@ -134,6 +127,7 @@ class ScreenView:
                     self._lock.release()
                 return
             self._wakeup.set()
+            self._start_feeder()
         elif not self._catching_up and nursery is not None:
             self._catching_up = True
             nursery.start_soon(self._catch_up)
@@ -157,6 +151,7 @@ class ScreenView:
         with trio.move_on_after(MAX_HOLD if self._engine is not None else LOAD_HOLD):
             while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
                 self._wakeup.set()
+                self._start_feeder()
                 await self._wait_progress()
             return size if self._failed else min(size, free)
         log.info("the screen gives way to a flood it cannot parse as fast", session=self._id)
@@ -165,25 +160,41 @@ class ScreenView:
 
     # -- feeding every byte ------------------------------------------------------------
 
-    async def feed_forever(self) -> None:
-        """The feeder of a threaded engine: runs as long as the session does."""
-        if not self.threaded:
-            return
+    def start(self, nursery: trio.Nursery) -> None:
+        """The session runs: feed what its output already holds (a session taken over)."""
+        self._nursery = nursery
+        if self.threaded and self.fed < self._ring.end:
+            self._start_feeder()
+
+    def _start_feeder(self) -> None:
+        if not self._feeding and self._nursery is not None:
+            self._feeding = True
+            self._nursery.start_soon(self._feed)
+
+    async def _feed(self) -> None:
+        """The feeder of a threaded engine: runs while there is output to feed, and a while
+        after (an idle session costs no task)."""
         try:
             while True:
+                if self._giving_way:
+                    end = self._ring.end
+                    await trio.sleep(QUIET)
+                    if self._ring.end == end:  # the flood is past: start over, keep up again
+                        self._restart()
+                        self._giving_way = False
+                    continue
                 if self.fed >= self._ring.end:
-                    with trio.move_on_after(QUIET if self._giving_way else math.inf):
+                    with trio.move_on_after(IDLE):
                         await self._wakeup.wait()
-                    if self._wakeup.is_set():
-                        self._wakeup = trio.Event()
-                    elif self._giving_way:
-                        self._giving_way = False  # the flood is past: keep up again
+                    if not self._wakeup.is_set():
+                        return
+                    self._wakeup = trio.Event()
                     continue
                 start = self.fed
-                stop = min(self._ring.end, self._next_resize(start), start + FEED_CHUNK)
-                if start < self._ring.start:  # it gave way to a flood: start over
+                if start < self._ring.start:  # output it never saw is gone: start over
                     self._restart()
                     continue
+                stop = min(self._ring.end, self._next_resize(start), start + FEED_CHUNK)
                 begin, data = self._ring.read(start, stop - start)
                 await trio.to_thread.run_sync(self._feed_locked, data, begin + len(data))
                 self._progress.set()
@@ -195,6 +206,12 @@ class ScreenView:
             self._failed = True
             self.exact = False
             self._progress.set()
+        finally:
+            self._feeding = False
+
+    def _create_locked(self) -> None:
+        with self._lock:
+            _ = self.engine
 
     @property
     def engine(self) -> Engine:
@@ -228,8 +245,11 @@ class ScreenView:
         """Wait until the engine has seen every byte of output there is now."""
         target = self._ring.end
         if self.threaded and not self._failed:
+            if self._engine is None:  # loading a native engine must not stall the loop
+                await trio.to_thread.run_sync(self._create_locked)
             while self.fed < target and not self._failed:
                 self._wakeup.set()
+                self._start_feeder()
                 await self._wait_progress()
         else:
             await self._feed_lazily(target)

@@ -152,7 +152,7 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self.view.feed_forever)
+                self.view.start(nursery)
                 if not self.master.closed:
                     nursery.start_soon(self.reader.run)
                 else:
