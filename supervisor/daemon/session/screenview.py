@@ -38,7 +38,7 @@ FEED_CHUNK = 256 * 1024
 INLINE = 4096
 """New output at most this long (a keystroke's echo, a prompt) is fed at once on the event
 loop, a few microseconds, rather than through a thread."""
-MAX_HOLD = 0.1
+MAX_HOLD = 0.5
 """How long the reader may wait for the engine before the engine gives way instead: output
 it cannot parse as fast as a program writes (megabytes of random bytes, say) must not slow
 the program. The engine then starts over from the ring and says it is not exact."""
@@ -91,6 +91,8 @@ class ScreenView:
         self._catching_up = False
         self._failed = False
         self._giving_way = False
+        self._waited = 0.0
+        """Seconds the reader has waited for the engine since it last caught up."""
         self._feeding = False
         self._nursery: trio.Nursery | None = None
         self._saved: dict[str, Any] | None = None
@@ -147,18 +149,21 @@ class ScreenView:
             return size  # the engine starts over once the flood is past
         capacity = self._ring.capacity
         wanted = min(size, max(1, capacity // 2))
-        # Loading the engine is once per daemon: wait for it; parsing must keep up.
-        with trio.move_on_after(MAX_HOLD if self._engine is not None else LOAD_HOLD):
+        # Loading the engine is once per daemon: wait for it; parsing must keep up, and the
+        # reader waits for it at most MAX_HOLD in all until it has caught up once.
+        budget = (MAX_HOLD if self._engine is not None else LOAD_HOLD) - self._waited
+        began = trio.current_time()
+        with trio.move_on_after(max(0.0, budget)):
             while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
                 self._wakeup.set()
                 self._start_feeder()
                 await self._wait_progress()
+            self._waited += trio.current_time() - began
             return size if self._failed else min(size, free)
         log.info("the screen gives way to a flood it cannot parse as fast", session=self._id)
         self._giving_way = True
+        self._waited = 0.0
         return size
-
-    # -- feeding every byte ------------------------------------------------------------
 
     def start(self, nursery: trio.Nursery) -> None:
         """The session runs: feed what its output already holds (a session taken over)."""
@@ -184,6 +189,7 @@ class ScreenView:
                         self._giving_way = False
                     continue
                 if self.fed >= self._ring.end:
+                    self._waited = 0.0  # caught up: the reader's budget is whole again
                     with trio.move_on_after(IDLE):
                         await self._wakeup.wait()
                     if not self._wakeup.is_set():
