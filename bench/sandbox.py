@@ -70,6 +70,8 @@ class Sandbox:
             "PTYSUP_LOG_LEVEL": "warning",
             TAG_VAR: self.tag,
         }
+        if os.environ.get("PTYSUP_SCREEN_ENGINE"):  # to measure with another screen engine
+            self.env["PTYSUP_SCREEN_ENGINE"] = os.environ["PTYSUP_SCREEN_ENGINE"]
         self.daemons: list[Daemon] = []
         self.tmux_sockets: list[str] = []
         self._counter = 0

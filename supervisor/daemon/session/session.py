@@ -188,8 +188,9 @@ class Session:
         if not self.reader.drained.is_set() and not self.master.closed:
             with contextlib.suppress(OSError):
                 self.reader.drain_once(max(1, self.view.free()))
-        with trio.move_on_after(drain_timeout):
-            await self.view.caught_up()  # the modes to undo are those the program left
+        if self.view.threaded:  # a lazy engine would parse on the event loop: not at exit
+            with trio.move_on_after(drain_timeout):
+                await self.view.caught_up()  # the modes to undo are those the program left
         self._exited()
         for sub in list(self.subscribers.values()):
             self._end_subscription(sub, "exited")
