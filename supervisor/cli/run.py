@@ -161,6 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.callback(signal.set_wakeup_fd, old_wakeup)
         if out_tty or mode == "terminal":
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
+            # A change before the handler was in place went unheard: compare once.
+            resized[0] = terminal_size() not in (None, (request.get("cols"), request.get("rows")))
         timed_out = False
         try:
             while True:

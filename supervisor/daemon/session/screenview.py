@@ -15,6 +15,7 @@ Every call on the engine holds `_lock` (a thread lock: the worker feeds under it
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,9 @@ MAX_HOLD = 0.5
 it cannot parse as fast as a program writes (megabytes of random bytes, say) must not slow
 the program. The engine then starts over from the ring and says it is not exact."""
 LOAD_HOLD = 5.0
+SLOW_RATE = 40e6
+"""Bytes a second of the engine's own time below which output is too slow to parse to hold
+the child back for it (random bytes parse at about 14 MB/s, text at over 100)."""
 IDLE = 5.0
 """Seconds a feeder with nothing to feed waits before it ends."""
 QUIET = 0.1
@@ -93,6 +97,8 @@ class ScreenView:
         self._giving_way = False
         self._waited = 0.0
         """Seconds the reader has waited for the engine since it last caught up."""
+        self._rate = 1e9
+        """The engine's recent parse rate, bytes per second of its own thread time."""
         self._feeding = False
         self._nursery: trio.Nursery | None = None
         self._saved: dict[str, Any] | None = None
@@ -149,17 +155,25 @@ class ScreenView:
             return size  # the engine starts over once the flood is past
         capacity = self._ring.capacity
         wanted = min(size, max(1, capacity // 2))
-        # Loading the engine is once per daemon: wait for it; parsing must keep up, and the
-        # reader waits for it at most MAX_HOLD in all until it has caught up once.
-        budget = (MAX_HOLD if self._engine is not None else LOAD_HOLD) - self._waited
-        began = trio.current_time()
-        with trio.move_on_after(max(0.0, budget)):
-            while (free := capacity - (self._ring.end - self.fed)) < wanted and not self._failed:
-                self._wakeup.set()
-                self._start_feeder()
-                await self._wait_progress()
+        # Loading the engine is once per daemon: wait for it. Parsing output the engine
+        # handles fast (text, at well over 100 MB/s) is worth a wait; parsing it slowly
+        # (random bytes) is not, beyond MAX_HOLD in all until the engine has caught up.
+        while True:
+            slow = self._rate < SLOW_RATE
+            budget = (MAX_HOLD - self._waited) if self._engine is not None and slow else LOAD_HOLD
+            began = trio.current_time()
+            with trio.move_on_after(max(0.0, budget)):
+                while (free := capacity - (self._ring.end - self.fed)) < wanted:
+                    if self._failed:
+                        return size
+                    self._wakeup.set()
+                    self._start_feeder()
+                    await self._wait_progress()
+                self._waited += trio.current_time() - began
+                return min(size, free)
             self._waited += trio.current_time() - began
-            return size if self._failed else min(size, free)
+            if self._engine is not None and self._rate < SLOW_RATE:
+                break
         log.info("the screen gives way to a flood it cannot parse as fast", session=self._id)
         self._giving_way = True
         self._waited = 0.0
@@ -238,7 +252,11 @@ class ScreenView:
     def _feed_locked(self, data: bytes, stop: int) -> None:
         with self._lock:
             self._apply_sizes()
+            began = time.thread_time()
             self.engine.feed(data)
+            spent = time.thread_time() - began
+            if spent > 0.002:  # the engine's own speed on this output, whatever the load
+                self._rate = 0.5 * self._rate + 0.5 * len(data) / spent
             self.fed = stop
             self._apply_sizes()
 
