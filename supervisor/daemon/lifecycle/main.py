@@ -15,6 +15,7 @@ from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.clients.server import Server
 from supervisor.daemon.lifecycle import crash, state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
+from supervisor.daemon.session import screenview
 from supervisor.daemon.system import procs
 from supervisor.opencode import shim
 from supervisor.paths import resolve_socket
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logs.get_logger("supervisor.daemon")
 
 FLUSH_TIMEOUT = 1.0
+ENGINE_AFTER_RESUME = 1.0
 STATUS_INTERVAL = 1.0
 
 
@@ -163,6 +165,7 @@ async def _serve(
                 settings.opencode_upstream, daemon, sessions_nursery, port or 0
             )
         if resumed is not None:
+            screenview.defer_loading(ENGINE_AFTER_RESUME)
             daemon.registry.adopt(resumed.sessions, resumed.next_id)
         fdstore = None
         if notifier.enabled:

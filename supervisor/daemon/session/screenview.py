@@ -59,6 +59,14 @@ _RESET = re.compile(rb"\x1bc|\x1b\[\?(?:1049|1047|47)h")
 
 
 _ENGINE: list[str] = []
+_LOAD_NOT_BEFORE = [0.0]
+
+
+def defer_loading(seconds: float) -> None:
+    """Load no engine for `seconds` (trio's clock): a new image of the daemon that takes
+    sessions over serves them first; loading a native engine on a thread meanwhile would
+    take the GIL from the event loop for a good part of a second."""
+    _LOAD_NOT_BEFORE[0] = trio.current_time() + seconds
 
 
 def _expected() -> str:
@@ -210,6 +218,8 @@ class ScreenView:
                         return
                     self._wakeup = trio.Event()
                     continue
+                if self._engine is None and (wait := _LOAD_NOT_BEFORE[0] - trio.current_time()) > 0:
+                    await trio.sleep(wait)
                 start = self.fed
                 if start < self._ring.start:  # output it never saw is gone: start over
                     self._restart()
