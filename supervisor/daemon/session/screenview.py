@@ -103,10 +103,8 @@ class ScreenView:
         self._catching_up = False
         self._failed = False
         self._giving_way = False
-        self._waited = 0.0
-        """Seconds the reader has waited for the engine since it last caught up."""
-        self._rate = 1e9
-        """The engine's recent parse rate, bytes per second of its own thread time."""
+        self._waited = 0.0  # seconds the reader waited for the engine since it caught up
+        self._rate = 1e9  # the engine's recent parse rate, bytes per second of its thread time
         self._feeding = False
         self._nursery: trio.Nursery | None = None
         self._saved: dict[str, Any] | None = None
@@ -318,6 +316,8 @@ class ScreenView:
 
     def modes(self) -> Modes:
         """The modes the session's programs left set (for giving a terminal back)."""
+        if self._engine is None and self._saved is None:
+            return Modes()  # no output seen: the defaults, without loading an engine
         with self.holding() as (_, engine):
             return engine.snapshot().modes
 
