@@ -58,7 +58,7 @@ def raw_terminal(fd: int, *, output_only: bool = False, give_back: bytes = b"") 
         yield
         return
     saved = termios.tcgetattr(fd)
-    guardian = _start_guardian(fd, saved, give_back)
+    guardian = _start_guardian(fd, saved)
     if output_only:
         changed = termios.tcgetattr(fd)
         changed[1] &= ~termios.OPOST
@@ -78,7 +78,7 @@ def raw_terminal(fd: int, *, output_only: bool = False, give_back: bytes = b"") 
                 os.close(guardian)
 
 
-def _start_guardian(fd: int, saved: list[Any], give_back: bytes) -> int | None:
+def _start_guardian(fd: int, saved: list[Any]) -> int | None:
     try:
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -92,8 +92,6 @@ def _start_guardian(fd: int, saved: list[Any], give_back: bytes) -> int | None:
             if os.fork() == 0:
                 _keep_only(fd, read_end)
                 if not os.read(read_end, 1):
-                    with contextlib.suppress(OSError):
-                        os.write(fd, give_back)
                     with contextlib.suppress(termios.error, OSError):
                         termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
         finally:
