@@ -1,0 +1,408 @@
+/* The byte plane as Python sees it: handles for sessions, outputs and inputs, and `take`. */
+#include "plane.h"
+#include "poller.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void lock_plane(PlaneObject *p) {
+    if (pthread_mutex_trylock(&p->mu) == 0) return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&p->mu);
+    Py_END_ALLOW_THREADS
+}
+
+static int nonblocking_pipe(int fds[2]) {
+    if (pipe(fds) < 0) return -1;
+    for (int k = 0; k < 2; k++) {
+        fcntl(fds[k], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[k], F_SETFL, fcntl(fds[k], F_GETFL) | O_NONBLOCK);
+    }
+    return 0;
+}
+
+static int own_dup(int fd) {
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (mine < 0) PyErr_SetFromErrno(PyExc_OSError);
+    return mine;
+}
+
+/* A free slot in an array of `size`-byte items that start with `int used`; -1 on no memory. */
+static int free_slot(void **array, int *count, size_t size) {
+    for (int k = 0; k < *count; k++)
+        if (!*(int *)((char *)*array + (size_t)k * size)) return k;
+    int grown = *count ? *count * 2 : 16;
+    void *more = realloc(*array, size * (size_t)grown);
+    if (more == NULL) return -1;
+    memset((char *)more + size * (size_t)*count, 0, size * (size_t)(grown - *count));
+    *array = more;
+    int slot = *count;
+    *count = grown;
+    return slot;
+}
+
+static int find(uint64_t handle, int type, int count, void *array, size_t size) {
+    int slot = TAG_SLOT(handle);
+    if (TAG_TYPE(handle) != type || slot < 0 || slot >= count) return -1;
+    char *item = (char *)array + (size_t)slot * size;
+    uint32_t gen = *(uint32_t *)(item + sizeof(int));
+    if (!*(int *)item || gen != TAG_GEN(handle)) return -1;
+    return slot;
+}
+
+#define FIND_SESS(p, h) find((h), T_SESS, (p)->nsess, (p)->sess, sizeof(Sess))
+#define FIND_OUT(p, h) find((h), T_OUT, (p)->nouts, (p)->outs, sizeof(Out))
+#define FIND_IN(p, h) find((h), T_IN, (p)->nins, (p)->ins, sizeof(In))
+
+static PyObject *unknown(const char *what, unsigned long long handle) {
+    PyErr_Format(PyExc_KeyError, "no %s %llu on the byte plane", what, handle);
+    return NULL;
+}
+
+static PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PlaneObject *p = (PlaneObject *)type->tp_alloc(type, 0);
+    if (p == NULL) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->poller = p->wake_r = p->wake_w = p->stop_r = p->stop_w = -1;
+    int wake[2], stop[2];
+    if ((p->poller = poller_open()) < 0 || nonblocking_pipe(wake) < 0 ||
+        nonblocking_pipe(stop) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(p);
+        return NULL;
+    }
+    p->wake_r = wake[0], p->wake_w = wake[1], p->stop_r = stop[0], p->stop_w = stop[1];
+    int watching = -1;
+    if (plane_watch(p, p->stop_r, TAG(T_STOP, 0, 0), &watching, 1) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(p);
+        return NULL;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay the main thread's */
+    int rc = pthread_create(&p->thread, NULL, plane_thread, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(p);
+        return NULL;
+    }
+    p->running = 1;
+    return (PyObject *)p;
+}
+
+static void drop_everything(PlaneObject *p) {
+    for (int o = 0; o < p->nouts; o++)
+        if (p->outs[o].used) plane_drop_out(p, o);
+    for (int i = 0; i < p->nins; i++)
+        if (p->ins[i].used) plane_drop_in(p, i);
+    for (int s = 0; s < p->nsess; s++) {
+        Sess *S = &p->sess[s];
+        if (!S->used) continue;
+        plane_watch(p, S->fd, 0, &S->watching, 0);
+        close(S->fd);
+        Py_CLEAR(S->ring);
+        S->used = 0;
+    }
+}
+
+static PyObject *plane_close(PlaneObject *p, PyObject *unused) {
+    if (p->running) {
+        char one = 1;
+        if (write(p->stop_w, &one, 1) < 0) { /* the pipe is never full: one byte, once */
+        }
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(p->thread, NULL);
+        Py_END_ALLOW_THREADS
+        p->running = 0;
+        drop_everything(p);
+    }
+    Py_RETURN_NONE;
+}
+
+static void plane_dealloc(PlaneObject *p) {
+    PyObject *r = plane_close(p, NULL);
+    Py_XDECREF(r);
+    for (int k = 0; k < p->nevents; k++) free(p->events[k].raw);
+    free(p->events);
+    free(p->sess);
+    free(p->outs);
+    free(p->ins);
+    int fds[] = {p->poller, p->wake_r, p->wake_w, p->stop_r, p->stop_w};
+    for (int k = 0; k < 5; k++)
+        if (fds[k] >= 0) close(fds[k]);
+    pthread_mutex_destroy(&p->mu);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static PyObject *plane_add_session(PlaneObject *p, PyObject *args) {
+    int fd;
+    PyObject *ring;
+    long long limit = -1;
+    if (!PyArg_ParseTuple(args, "iO!|L", &fd, &RingType, &ring, &limit)) return NULL;
+    int mine = own_dup(fd);
+    if (mine < 0) return NULL;
+    lock_plane(p);
+    int s = free_slot((void **)&p->sess, &p->nsess, sizeof(Sess));
+    if (s < 0) {
+        pthread_mutex_unlock(&p->mu);
+        close(mine);
+        return PyErr_NoMemory();
+    }
+    Sess *S = &p->sess[s];
+    uint32_t gen = S->gen;
+    memset(S, 0, sizeof *S);
+    S->used = 1, S->gen = gen, S->fd = mine, S->watching = -1, S->limit = limit;
+    Py_INCREF(ring);
+    S->ring = (RingObject *)ring;
+    plane_rearm(p, s);
+    unsigned long long handle = TAG(T_SESS, s, gen);
+    pthread_mutex_unlock(&p->mu);
+    return PyLong_FromUnsignedLongLong(handle);
+}
+
+static PyObject *plane_remove_session(PlaneObject *p, PyObject *arg) {
+    unsigned long long h = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    lock_plane(p);
+    int s = FIND_SESS(p, h);
+    if (s < 0) {
+        pthread_mutex_unlock(&p->mu);
+        return unknown("session", h);
+    }
+    for (int o = 0; o < p->nouts; o++)
+        if (p->outs[o].used && p->outs[o].sess == s) plane_drop_out(p, o);
+    for (int i = 0; i < p->nins; i++)
+        if (p->ins[i].used && p->ins[i].sess == s) plane_drop_in(p, i);
+    Sess *S = &p->sess[s];
+    plane_watch(p, S->fd, 0, &S->watching, 0);
+    close(S->fd);
+    RingObject *ring = S->ring;
+    S->ring = NULL;
+    S->used = 0;
+    S->gen = (S->gen + 1) & 0x0fffffff;
+    pthread_mutex_unlock(&p->mu);
+    Py_XDECREF(ring);
+    Py_RETURN_NONE;
+}
+
+static PyObject *plane_set_limit(PlaneObject *p, PyObject *args) {
+    unsigned long long h;
+    long long limit;
+    if (!PyArg_ParseTuple(args, "KL", &h, &limit)) return NULL;
+    lock_plane(p);
+    int s = FIND_SESS(p, h);
+    if (s >= 0) {
+        p->sess[s].limit = limit;
+        plane_rearm(p, s);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (s < 0) return unknown("session", h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *plane_add_output(PlaneObject *p, PyObject *args) {
+    unsigned long long h;
+    int fd;
+    long long written, hold;
+    if (!PyArg_ParseTuple(args, "KiLL", &h, &fd, &written, &hold)) return NULL;
+    int mine = own_dup(fd);
+    if (mine < 0) return NULL;
+    lock_plane(p);
+    int s = FIND_SESS(p, h), o = -1;
+    if (s >= 0 && (o = free_slot((void **)&p->outs, &p->nouts, sizeof(Out))) >= 0) {
+        Out *O = &p->outs[o];
+        uint32_t gen = O->gen;
+        memset(O, 0, sizeof *O);
+        O->used = 1, O->gen = gen, O->sess = s, O->fd = mine, O->watching = -1;
+        O->written = written, O->hold = hold;
+        /* the thread writes what is there already as soon as the terminal takes it */
+        plane_watch(p, mine, TAG(T_OUT, o, gen), &O->watching, WANT_OUT);
+    }
+    unsigned long long handle = o >= 0 ? TAG(T_OUT, o, p->outs[o].gen) : 0;
+    pthread_mutex_unlock(&p->mu);
+    if (o < 0) {
+        close(mine);
+        return s < 0 ? unknown("session", h) : PyErr_NoMemory();
+    }
+    return PyLong_FromUnsignedLongLong(handle);
+}
+
+static PyObject *plane_remove_output(PlaneObject *p, PyObject *arg) {
+    unsigned long long h = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    lock_plane(p);
+    int o = FIND_OUT(p, h);
+    long long written = o >= 0 ? p->outs[o].written : -1;
+    if (o >= 0) plane_drop_out(p, o);
+    pthread_mutex_unlock(&p->mu);
+    if (o < 0) return unknown("output", h);
+    return PyLong_FromLongLong(written);
+}
+
+static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
+    unsigned long long h;
+    int fd, detach_key, direct;
+    if (!PyArg_ParseTuple(args, "Kiip", &h, &fd, &detach_key, &direct)) return NULL;
+    int mine = own_dup(fd);
+    if (mine < 0) return NULL;
+    lock_plane(p);
+    int s = FIND_SESS(p, h), i = -1;
+    if (s >= 0 && (i = free_slot((void **)&p->ins, &p->nins, sizeof(In))) >= 0) {
+        In *I = &p->ins[i];
+        uint32_t gen = I->gen;
+        memset(I, 0, sizeof *I);
+        I->used = 1, I->gen = gen, I->sess = s, I->fd = mine, I->watching = -1;
+        I->detach_key = detach_key, I->direct = direct;
+        plane_watch(p, mine, TAG(T_IN, i, gen), &I->watching, WANT_IN);
+    }
+    unsigned long long handle = i >= 0 ? TAG(T_IN, i, p->ins[i].gen) : 0;
+    pthread_mutex_unlock(&p->mu);
+    if (i < 0) {
+        close(mine);
+        return s < 0 ? unknown("session", h) : PyErr_NoMemory();
+    }
+    return PyLong_FromUnsignedLongLong(handle);
+}
+
+static PyObject *plane_set_direct(PlaneObject *p, PyObject *args) {
+    unsigned long long h;
+    int direct;
+    if (!PyArg_ParseTuple(args, "Kp", &h, &direct)) return NULL;
+    lock_plane(p);
+    int i = FIND_IN(p, h);
+    if (i >= 0) p->ins[i].direct = direct;
+    pthread_mutex_unlock(&p->mu);
+    return PyBool_FromLong(i >= 0);
+}
+
+static PyObject *plane_remove_input(PlaneObject *p, PyObject *arg) {
+    unsigned long long h = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    lock_plane(p);
+    int i = FIND_IN(p, h);
+    if (i >= 0) plane_drop_in(p, i);
+    pthread_mutex_unlock(&p->mu);
+    return PyBool_FromLong(i >= 0);
+}
+
+static PyObject *plane_take(PlaneObject *p, PyObject *unused) {
+    char sink[256];
+    lock_plane(p);
+    while (read(p->wake_r, sink, sizeof sink) > 0) {
+    }
+    p->notified = 0;
+    for (int s = 0; s < p->nsess; s++) p->sess[s].dirty = 0;
+    int n = p->nevents;
+    Event *events = p->events;
+    p->events = NULL;
+    p->nevents = p->cap_events = 0;
+    pthread_mutex_unlock(&p->mu);
+    PyObject *list = PyList_New(n);
+    for (int k = 0; k < n; k++) {
+        Event *e = &events[k];
+        if (list != NULL) {
+            PyObject *item =
+                e->raw != NULL
+                    ? Py_BuildValue("(iKLy#)", e->kind, (unsigned long long)e->key, e->value,
+                                    e->raw, (Py_ssize_t)e->rawlen)
+                    : Py_BuildValue("(iKLO)", e->kind, (unsigned long long)e->key, e->value,
+                                    Py_None);
+            if (item == NULL) Py_CLEAR(list);
+            else PyList_SET_ITEM(list, k, item);
+        }
+        free(e->raw);
+    }
+    free(events);
+    return list;
+}
+
+static PyObject *plane_freeze(PlaneObject *p, PyObject *arg) {
+    int frozen = PyObject_IsTrue(arg);
+    if (frozen < 0) return NULL;
+    lock_plane(p);
+    p->frozen = frozen;
+    for (int s = 0; s < p->nsess; s++) plane_rearm(p, s);
+    pthread_mutex_unlock(&p->mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *plane_fileno(PlaneObject *p, PyObject *unused) {
+    return PyLong_FromLong(p->wake_r);
+}
+
+static PyObject *plane_stats(PlaneObject *p, PyObject *unused) {
+    lock_plane(p);
+    int sessions = 0, outputs = 0, inputs = 0;
+    for (int s = 0; s < p->nsess; s++) sessions += p->sess[s].used;
+    for (int o = 0; o < p->nouts; o++) outputs += p->outs[o].used;
+    for (int i = 0; i < p->nins; i++) inputs += p->ins[i].used;
+    PyObject *d = Py_BuildValue("{s:i,s:i,s:i,s:L,s:L,s:O}", "sessions", sessions, "outputs",
+                                outputs, "inputs", inputs, "reads", p->reads, "wakeups",
+                                p->wakeups, "running", p->running ? Py_True : Py_False);
+    pthread_mutex_unlock(&p->mu);
+    return d;
+}
+
+static PyMethodDef plane_methods[] = {
+    {"add_session", (PyCFunction)plane_add_session, METH_VARARGS,
+     "add_session(master_fd, ring, limit=-1) -> handle: drain the master into the ring."},
+    {"remove_session", (PyCFunction)plane_remove_session, METH_O,
+     "Stop reading the session, with its outputs and inputs."},
+    {"set_limit", (PyCFunction)plane_set_limit, METH_VARARGS,
+     "set_limit(session, offset): read no further than offset (-1: no limit)."},
+    {"add_output", (PyCFunction)plane_add_output, METH_VARARGS,
+     "add_output(session, fd, written, hold) -> handle: write output from `written` on."},
+    {"remove_output", (PyCFunction)plane_remove_output, METH_O,
+     "Stop writing (or forget one the plane let go of); the offset written up to."},
+    {"add_input", (PyCFunction)plane_add_input, METH_VARARGS,
+     "add_input(session, fd, detach_key, direct) -> handle: copy keys to the master."},
+    {"set_direct", (PyCFunction)plane_set_direct, METH_VARARGS,
+     "set_direct(input, bool): write its keys to the master, or hand them to Python."},
+    {"remove_input", (PyCFunction)plane_remove_input, METH_O, "Stop reading the terminal."},
+    {"take", (PyCFunction)plane_take, METH_NOARGS,
+     "The events since the last call: [(kind, handle, value, bytes | None)]."},
+    {"freeze", (PyCFunction)plane_freeze, METH_O,
+     "freeze(True): read no terminal from now on, until freeze(False)."},
+    {"fileno", (PyCFunction)plane_fileno, METH_NOARGS, "Readable when there are events."},
+    {"stats", (PyCFunction)plane_stats, METH_NOARGS, "Counts, for status."},
+    {"close", (PyCFunction)plane_close, METH_NOARGS, "Stop the thread and let go of all."},
+    {NULL}};
+
+PyTypeObject PlaneType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "supervisor.native._plane.Plane",
+    .tp_basicsize = sizeof(PlaneObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The byte plane: a thread moving bytes between PTYs, rings and terminals.",
+    .tp_new = plane_new,
+    .tp_dealloc = (destructor)plane_dealloc,
+    .tp_methods = plane_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_plane", "pty-supervisor's byte path in compiled code.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__plane(void) {
+    if (PyType_Ready(&RingType) < 0 || PyType_Ready(&PlaneType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&RingType);
+    Py_INCREF(&PlaneType);
+    PyModule_AddObject(m, "Ring", (PyObject *)&RingType);
+    PyModule_AddObject(m, "Plane", (PyObject *)&PlaneType);
+    PyModule_AddIntConstant(m, "DATA", EV_DATA);
+    PyModule_AddIntConstant(m, "EOF", EV_EOF);
+    PyModule_AddIntConstant(m, "HELD", EV_HELD);
+    PyModule_AddIntConstant(m, "FLOWING", EV_FLOWING);
+    PyModule_AddIntConstant(m, "RELEASED", EV_RELEASED);
+    PyModule_AddIntConstant(m, "INPUT", EV_INPUT);
+    PyModule_AddIntConstant(m, "DETACH", EV_DETACH);
+    PyModule_AddIntConstant(m, "HANGUP", EV_HANGUP);
+    return m;
+}

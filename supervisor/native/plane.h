@@ -1,0 +1,87 @@
+/* The byte plane: one thread, its own readiness loop, no GIL. It drains the sessions' PTY
+   masters into their rings, writes output to the terminals the daemon holds, copies keys
+   from those terminals to the masters, and wakes Python in batches through one fd. */
+#ifndef PTYSUP_PLANE_H
+#define PTYSUP_PLANE_H
+
+#include "ring.h"
+
+enum { EV_DATA = 1, EV_EOF, EV_HELD, EV_FLOWING, EV_RELEASED, EV_INPUT, EV_DETACH, EV_HANGUP };
+
+typedef struct {
+    int used;
+    uint32_t gen;
+    long long key;
+    int fd;       /* the plane's own dup of the master */
+    int watching; /* -1: not registered */
+    RingObject *ring;
+    int64_t limit; /* Python's: read no further than this offset; -1: no limit */
+    int eof, dirty;
+} Sess;
+
+typedef struct {
+    int used;
+    uint32_t gen;
+    long long key;
+    int sess; /* slot */
+    int fd, watching;
+    int64_t written, hold; /* hold < 0: never hold the child back; released when it blocks */
+    int held, released; /* released: the plane let go; Python takes the slot back */
+} Out;
+
+typedef struct {
+    int used;
+    uint32_t gen;
+    long long key;
+    int sess;
+    int fd, watching;
+    int detach_key, direct;
+} In;
+
+typedef struct {
+    int kind;
+    long long key, value;
+    PyObject *data; /* NULL, or bytes: made by Python when taken */
+    char *raw;
+    int64_t rawlen;
+} Event;
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t mu;
+    pthread_t thread;
+    int running;
+    int poller, wake_r, wake_w, stop_r, stop_w;
+    int notified, frozen;
+    Sess *sess;
+    int nsess;
+    Out *outs;
+    int nouts;
+    In *ins;
+    int nins;
+    Event *events;
+    int nevents, cap_events;
+    uint32_t gen;
+    long long reads, wakeups;
+} PlaneObject;
+
+extern PyTypeObject PlaneType;
+
+/* plane_io.c: the thread's side; the plane's mutex held. */
+void *plane_thread(void *arg);
+void plane_rearm(PlaneObject *p, int s);
+void plane_flush(PlaneObject *p, int o);
+int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want);
+void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
+                int64_t rawlen);
+void plane_drop_out(PlaneObject *p, int o);
+void plane_release_out(PlaneObject *p, int o);
+void plane_drop_in(PlaneObject *p, int i);
+
+#define TAG(type, slot, gen) (((uint64_t)(type) << 60) | ((uint64_t)(gen) << 32) | (uint32_t)(slot))
+#define TAG_TYPE(t) ((int)((t) >> 60))
+#define TAG_GEN(t) ((uint32_t)(((t) >> 32) & 0x0fffffff))
+#define TAG_SLOT(t) ((int)((t) & 0xffffffff))
+enum { T_STOP = 1, T_SESS, T_OUT, T_IN };
+
+#endif

@@ -1,0 +1,265 @@
+/* The byte plane's thread and what it does, always with the plane's mutex held. */
+#include "plane.h"
+#include "poller.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_SIZE 65536
+#define BATCH (256 * 1024)
+
+void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
+                int64_t rawlen) {
+    if (p->nevents == p->cap_events) {
+        int cap = p->cap_events ? p->cap_events * 2 : 64;
+        Event *grown = realloc(p->events, sizeof(Event) * (size_t)cap);
+        if (grown == NULL) return;
+        p->events = grown;
+        p->cap_events = cap;
+    }
+    Event *e = &p->events[p->nevents++];
+    e->kind = kind;
+    e->key = key;
+    e->value = value;
+    e->data = NULL;
+    e->raw = NULL;
+    e->rawlen = 0;
+    if (raw != NULL && rawlen > 0 && (e->raw = malloc((size_t)rawlen)) != NULL) {
+        memcpy(e->raw, raw, (size_t)rawlen);
+        e->rawlen = rawlen;
+    }
+}
+
+int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want) {
+    if (want == *watching) return 0;
+    if (want == 0) {
+        /* epoll reports a hang-up even on an fd watched for nothing: let go of it instead */
+        poller_remove(p->poller, fd, *watching);
+        *watching = -1;
+        return 0;
+    }
+    int rc = poller_set(p->poller, fd, tag, *watching, want);
+    if (rc == 0) *watching = want;
+    return rc;
+}
+
+static int64_t allowed(PlaneObject *p, int s) {
+    Sess *S = &p->sess[s];
+    if (p->frozen) return 0;
+    int64_t limit = S->limit >= 0 ? S->limit : INT64_MAX;
+    for (int o = 0; o < p->nouts; o++) {
+        Out *O = &p->outs[o];
+        if (!O->used || O->released || O->sess != s) continue;
+        int64_t hold = O->hold >= 0 && O->hold < S->ring->capacity ? O->hold : S->ring->capacity;
+        if (O->written + hold < limit) limit = O->written + hold;
+    }
+    return limit == INT64_MAX ? BATCH : limit - S->ring->end;
+}
+
+static uint64_t sess_tag(PlaneObject *p, int s) { return TAG(T_SESS, s, p->sess[s].gen); }
+
+void plane_rearm(PlaneObject *p, int s) {
+    Sess *S = &p->sess[s];
+    if (!S->used || S->eof) return;
+    int want = allowed(p, s) > 0 ? WANT_IN : 0;
+    plane_watch(p, S->fd, sess_tag(p, s), &S->watching, want);
+}
+
+void plane_release_out(PlaneObject *p, int o) {
+    Out *O = &p->outs[o];
+    if (O->released) return;
+    plane_watch(p, O->fd, 0, &O->watching, 0);
+    close(O->fd);
+    O->released = 1;
+    plane_rearm(p, O->sess);
+}
+
+void plane_drop_out(PlaneObject *p, int o) {
+    Out *O = &p->outs[o];
+    plane_release_out(p, o);
+    O->used = 0;
+    O->gen = (O->gen + 1) & 0x0fffffff;
+}
+
+void plane_drop_in(PlaneObject *p, int i) {
+    In *I = &p->ins[i];
+    plane_watch(p, I->fd, 0, &I->watching, 0);
+    close(I->fd);
+    I->used = 0;
+    I->gen = (I->gen + 1) & 0x0fffffff;
+}
+
+void plane_flush(PlaneObject *p, int o) {
+    Out *O = &p->outs[o];
+    RingObject *r = p->sess[O->sess].ring;
+    long long handle = (long long)TAG(T_OUT, o, O->gen);
+    int blocked = 0, gone = 0;
+    pthread_mutex_lock(&r->mu);
+    if (O->written < ring_start(r)) gone = 1; /* cannot happen while it holds the child */
+    while (!gone && O->written < r->end) {
+        struct iovec iov[2];
+        int k = ring_spans(r, O->written, r->end, iov);
+        ssize_t n = writev(O->fd, iov, k);
+        if (n > 0) {
+            O->written += n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            blocked = 1;
+            break;
+        } else {
+            gone = 1;
+        }
+    }
+    int64_t behind = r->end - O->written;
+    pthread_mutex_unlock(&r->mu);
+    if (gone || (blocked && O->hold < 0)) {
+        plane_emit(p, gone ? EV_HANGUP : EV_RELEASED, handle, O->written, NULL, 0);
+        plane_release_out(p, o);
+        return;
+    }
+    plane_watch(p, O->fd, TAG(T_OUT, o, O->gen), &O->watching, blocked ? WANT_OUT : 0);
+    if (O->held && behind <= O->hold / 2) {
+        O->held = 0;
+        plane_emit(p, EV_FLOWING, handle, O->written, NULL, 0);
+    }
+    plane_rearm(p, O->sess);
+}
+
+static void sess_read(PlaneObject *p, int s) {
+    Sess *S = &p->sess[s];
+    RingObject *r = S->ring;
+    int64_t total = 0, room = 0;
+    pthread_mutex_lock(&r->mu);
+    while (total < BATCH) {
+        room = allowed(p, s);
+        if (room <= 0) break;
+        int64_t want = room < READ_SIZE ? room : READ_SIZE, span;
+        if (ring_reserve(r, want) < 0) break;
+        char *dst = ring_tail(r, want, &span);
+        ssize_t n = read(S->fd, dst, (size_t)span);
+        if (n > 0) {
+            ring_commit(r, n);
+            total += n;
+            p->reads++;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            S->eof = 1;
+            break;
+        }
+    }
+    int64_t end = r->end;
+    pthread_mutex_unlock(&r->mu);
+    long long handle = (long long)sess_tag(p, s);
+    if (total && !S->dirty) {
+        S->dirty = 1;
+        plane_emit(p, EV_DATA, handle, end, NULL, 0);
+    }
+    for (int o = 0; o < p->nouts; o++)
+        if (p->outs[o].used && !p->outs[o].released && p->outs[o].sess == s) plane_flush(p, o);
+    if (S->eof) {
+        plane_watch(p, S->fd, 0, &S->watching, 0);
+        plane_emit(p, EV_EOF, handle, end, NULL, 0);
+        return;
+    }
+    if (room <= 0) {
+        for (int o = 0; o < p->nouts; o++) {
+            Out *O = &p->outs[o];
+            if (O->used && !O->released && O->sess == s && O->hold >= 0 && !O->held &&
+                O->written + O->hold <= r->end) {
+                O->held = 1;
+                plane_emit(p, EV_HELD, (long long)TAG(T_OUT, o, O->gen), O->written, NULL, 0);
+            }
+        }
+    }
+    plane_rearm(p, s);
+}
+
+static void in_read(PlaneObject *p, int i) {
+    In *I = &p->ins[i];
+    Sess *S = &p->sess[I->sess];
+    long long handle = (long long)TAG(T_IN, i, I->gen);
+    char buf[4096];
+    ssize_t n = read(I->fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+        plane_emit(p, EV_HANGUP, handle, 0, NULL, 0);
+        plane_drop_in(p, i);
+        return;
+    }
+    int64_t cut = n, done = 0;
+    int detach = 0;
+    if (I->detach_key >= 0) {
+        char *at = memchr(buf, I->detach_key, (size_t)n);
+        if (at != NULL) {
+            cut = at - buf;
+            detach = 1;
+        }
+    }
+    while (I->direct && done < cut) {
+        ssize_t w = write(S->fd, buf + done, (size_t)(cut - done));
+        if (w > 0)
+            done += w;
+        else if (!(w < 0 && errno == EINTR))
+            break;
+    }
+    if (done < cut) I->direct = 0; /* Python writes the rest, in order, and hands back */
+    if (detach) {
+        plane_emit(p, EV_DETACH, handle, 0, buf + done, cut - done);
+        plane_drop_in(p, i);
+    } else if (done < cut) {
+        plane_emit(p, EV_INPUT, handle, 0, buf + done, cut - done);
+    }
+}
+
+void *plane_thread(void *arg) {
+    PlaneObject *p = arg;
+    poll_event evs[64];
+    for (;;) {
+        int n = poller_wait(p->poller, evs, 64);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        int stop = 0;
+        pthread_mutex_lock(&p->mu);
+        p->wakeups++;
+        for (int k = 0; k < n; k++) {
+            uint64_t tag = evs[k].tag;
+            int slot = TAG_SLOT(tag);
+            uint32_t gen = TAG_GEN(tag);
+            switch (TAG_TYPE(tag)) {
+            case T_STOP:
+                stop = 1;
+                break;
+            case T_SESS:
+                if (slot < p->nsess && p->sess[slot].used && p->sess[slot].gen == gen &&
+                    !p->sess[slot].eof && p->sess[slot].watching > 0)
+                    sess_read(p, slot);
+                break;
+            case T_OUT:
+                if (slot < p->nouts && p->outs[slot].used && !p->outs[slot].released &&
+                    p->outs[slot].gen == gen)
+                    plane_flush(p, slot);
+                break;
+            case T_IN:
+                if (slot < p->nins && p->ins[slot].used && p->ins[slot].gen == gen)
+                    in_read(p, slot);
+                break;
+            }
+        }
+        if (p->nevents && !p->notified) {
+            char one = 1;
+            if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
+    }
+    return NULL;
+}

@@ -1,0 +1,63 @@
+"""The compiled ring behaves like the Python one: the whole output sliced to its last
+`capacity` bytes, by absolute offset."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.daemon.test_ring import RingMachine
+
+try:
+    from supervisor.native._plane import Ring
+except ImportError:
+    Ring = None
+
+pytestmark = pytest.mark.skipif(
+    Ring is None, reason="the compiled byte plane is not built here (no C compiler or headers)"
+)
+
+
+class NativeRingMachine(RingMachine):
+    def make(self, capacity: int, end: int):
+        return Ring(capacity, end)
+
+    def memory_is_bounded(self) -> None:
+        assert self.ring.allocated <= self.ring.capacity
+        assert self.ring.allocated >= min(self.ring.capacity, self.end - self.ring.start)
+
+
+TestNativeRing = NativeRingMachine.TestCase
+TestNativeRing.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 5000), st.lists(st.binary(max_size=3000), max_size=20), st.data())
+def test_random_appends_and_reads(capacity, chunks, data):
+    ring = Ring(capacity)
+    model = b""
+    for chunk in chunks:
+        ring.append(chunk)
+        model += chunk
+    since = data.draw(st.integers(0, len(model)))
+    start, got = ring.read(since)
+    assert start == max(since, len(model) - capacity)
+    assert got == model[start:]
+
+
+def test_memory_grows_with_the_output_only():
+    ring = Ring(1 << 20)
+    assert ring.allocated == 0
+    ring.append(b"$ ")
+    assert ring.allocated == 4096
+    ring.append(bytes(3 << 20))
+    assert ring.allocated == 1 << 20
+    assert ring.start == (3 << 20) + 2 - (1 << 20)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="capacity must be positive"):
+        Ring(0)
+    with pytest.raises(ValueError, match="must not be negative"):
+        Ring(10, -1)
+    with pytest.raises(TypeError):
+        Ring(10).append("text")
