@@ -70,8 +70,9 @@ class Sandbox:
             "PTYSUP_LOG_LEVEL": "warning",
             TAG_VAR: self.tag,
         }
-        if os.environ.get("PTYSUP_SCREEN_ENGINE"):  # to measure with another screen engine
-            self.env["PTYSUP_SCREEN_ENGINE"] = os.environ["PTYSUP_SCREEN_ENGINE"]
+        for name in ("PTYSUP_SCREEN_ENGINE", "PTYSUP_NATIVE"):  # another engine or byte path
+            if os.environ.get(name):
+                self.env[name] = os.environ[name]
         self.daemons: list[Daemon] = []
         self.tmux_sockets: list[str] = []
         self._counter = 0

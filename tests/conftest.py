@@ -180,6 +180,8 @@ def make_sandbox(base: Path, **extra: str) -> Sandbox:
         "PTYSUP_KILL_GRACE": "0.5",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if "PTYSUP_NATIVE" in os.environ:  # scripts/test runs the suite on both byte paths
+        env["PTYSUP_NATIVE"] = os.environ["PTYSUP_NATIVE"]
     env.update(extra)
     return Sandbox(base, env)
 

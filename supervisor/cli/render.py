@@ -85,6 +85,9 @@ def status_text(status: dict[str, Any]) -> str:
         lines.append(f"{'gateway:':12} off (no opencode_upstream)")
     for name, version in (status.get("engines") or {}).items():
         lines.append(f"{name + ':':12} {version}")
+    path = status.get("byte_path")
+    if path:
+        lines.append(f"{'byte path:':12} {path['byte_path']} ({path['why']})")
     return "\n".join(lines)
 
 

@@ -22,9 +22,12 @@ class RingMachine(RuleBasedStateMachine):
         base=st.sampled_from([0, 1, 2**40 - 3]),
     )
     def setup(self, capacity: int, base: int) -> None:
-        self.ring = Ring(capacity, end=base)
+        self.ring = self.make(capacity, base)
         self.base = base
         self.model = bytearray()
+
+    def make(self, capacity: int, end: int) -> Ring:
+        return Ring(capacity, end=end)
 
     @property
     def end(self) -> int:
@@ -79,6 +82,9 @@ class RingMachine(RuleBasedStateMachine):
         assert self.ring.start == self.expected_start
 
     @invariant()
+    def bounded(self) -> None:
+        self.memory_is_bounded()
+
     def memory_is_bounded(self) -> None:
         chunks = list(self.ring._chunks)
         assert sum(map(len, chunks)) == self.ring._size

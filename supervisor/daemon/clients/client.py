@@ -132,6 +132,7 @@ class Client:
             on_end=self._terminal_ended,
             start=start,
             keys=keys,
+            input_idle=lambda s: s.id not in self._input_queues,
         )
         self.terminals[sub.id] = link
         self.routes[sub.id] = link.route

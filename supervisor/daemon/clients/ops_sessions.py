@@ -12,6 +12,7 @@ from supervisor.daemon.clients import about
 from supervisor.daemon.clients.call import Call
 from supervisor.daemon.clients.hub import Hub, Upgrade
 from supervisor.daemon.clients.optable import op
+from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.spawn.childenv import context_env
 from supervisor.daemon.spawn.context import Context, decide
 from supervisor.protocol import BAD_REQUEST, CONFLICT, INTERNAL, PROTOCOL_VERSION, ProtocolError
@@ -54,6 +55,7 @@ async def status(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "gateway": about.gateway(registry.gateway),
         "engines": about.engines(),
+        "byte_path": byteplane.describe(),
         "limits": {
             "max_sessions": settings.max_sessions,
             "max_connections": settings.max_connections,

@@ -4,7 +4,8 @@ A plain subscription's output always goes over the socket as frames (RELAYED). O
 terminal the daemon holds (see `terminal`) moves between states, and only here:
 
     HELD      only the route's own task writes: the first redraw, a redraw after a skip
-    TERMINAL  output is written to the terminal as it comes, while the terminal takes it
+    TERMINAL  output is written to the terminal as it comes, while the terminal takes it:
+              by the byte plane's thread where there is one (see `planeout`)
     FITTED    the terminal is not the session's size: it gets redraws of the screen fitted
               to its own size, at most 1/FIT_INTERVAL a second, instead of bytes laid out
               for another width
@@ -24,6 +25,8 @@ from enum import Enum
 import trio
 
 from supervisor.daemon.clients.outbox import Outbox
+from supervisor.daemon.clients.planeout import PlaneOutput, usable
+from supervisor.daemon.session.flow import PATIENCE
 from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
@@ -75,6 +78,10 @@ class Route:
         self._spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
         """For a relayed attach: starts the task that sends it fitted redraws."""
         self._fitting = False
+        self._direct: PlaneOutput | None = None
+        self._held = False
+        """The byte plane holds the child back for this terminal, which lags."""
+        self._flowing = trio.Event()
         if terminal is None:
             self.state = RouteState.RELAYED
         else:
@@ -104,6 +111,8 @@ class Route:
             if self.terminal is not None and self.sub.ended:
                 self._end("ended")  # the end follows the output frames to the client
         elif state is RouteState.TERMINAL:
+            if self._direct is not None and self.sub.ended:
+                self._stop_direct()  # the end follows the output the plane did not write
             if self._fits():
                 self._pour()
             else:
@@ -135,6 +144,7 @@ class Route:
 
     def _fit_later(self) -> None:
         """Output for a terminal of another size: drop the bytes; the route's task redraws."""
+        self._stop_direct()
         self.state = RouteState.FITTED
         self.sub.drop_output()
         self._wakeup.set()  # the task redraws, a last time too when the session ended
@@ -180,6 +190,59 @@ class Route:
             self._wakeup.set()
         elif self.sub.ended:
             self._end("ended")
+        else:
+            self._go_direct()
+
+    # -- the byte plane's writing ------------------------------------------------------
+
+    def _go_direct(self) -> None:
+        """Nothing is queued: from here the byte plane writes the output as it reads it."""
+        plane = usable(self._session)
+        if plane is None or self._direct is not None or self.terminal is None:
+            return
+        if self.sub.queued or self.state is not RouteState.TERMINAL:
+            return
+        assert self._session is not None
+        self._direct = PlaneOutput(
+            plane, self._session, self.sub, self.terminal.fd, self._plane_event
+        )
+
+    def _stop_direct(self) -> None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.stop()
+        self._held = False
+        self._flowing.set()
+
+    def _plane_event(self, kind: int, value: int) -> None:
+        plane = usable(self._session)
+        if plane is None or self._direct is None:
+            return
+        if kind == plane.RELEASED:
+            self._stop_direct()
+            self._relay()
+        elif kind == plane.HANGUP:
+            self._stop_direct()
+            self._end("hangup")
+        elif kind == plane.HELD and self.sub.patient:
+            self._held = True
+            self._flowing = trio.Event()
+            self._wakeup.set()
+        elif kind == plane.FLOWING:
+            self._held = False
+            self._flowing.set()
+
+    async def _be_patient(self) -> None:
+        """The terminal holds the child back: for PATIENCE seconds at most, then it is no
+        longer lossless, and its output goes by frames, skipped forward when it lags."""
+        with trio.move_on_after(PATIENCE):
+            await self._flowing.wait()
+        if self._held and self._direct is not None:
+            self._stop_direct()
+            if self._session is not None:
+                self._session.flow.remove(self.sub)
+            self.sub.stop_holding()
+            self._relay()
 
     # -- moving between states ---------------------------------------------------------
 
@@ -207,9 +270,11 @@ class Route:
             self.state = RouteState.TERMINAL
             sub.direct()
             self.hold = min(self.hold, HOLD)
+            self._go_direct()
 
     def terminal_gone(self) -> None:
         """The terminal is let go: what is left of the output goes to the client."""
+        self._stop_direct()
         if self.state in (RouteState.HELD, RouteState.TERMINAL):
             self._relay()
         self.terminal = None
@@ -234,6 +299,11 @@ class Route:
         while self.terminal is not None:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
+            if self._held and self._direct is not None:
+                await self._be_patient()
+                continue
+            if self._direct is not None:
+                continue
             if self.state is not RouteState.RELAYED and not self._fits():
                 self.state = RouteState.FITTED
             if self.state is RouteState.FITTED:
@@ -254,6 +324,8 @@ class Route:
                 self.state = RouteState.TERMINAL
                 if poured is Poured.BLOCKED:
                     self._relay()
+                elif not self.sub.ended:
+                    self._go_direct()
                 break
             if self.sub.ended and self.state is not RouteState.RELAYED:
                 self._end("ended")

@@ -4,14 +4,19 @@ The client passes its terminal with the request (SCM_RIGHTS). From then on the d
 the session's output to it (through the subscription's route) and reads the keys from it
 itself, as tmux's server does, so that no byte makes the extra trip through the client
 process. The client keeps the socket for events (role, end, detached) and its window size.
+On the compiled byte plane, the plane's thread reads the keys and writes them to the
+session's terminal while this client drives it; the rest comes here as events.
 """
 
+import contextlib
+import math
 import os
 from collections.abc import Awaitable, Callable
 
 import trio
 
 from supervisor.daemon.clients.outbox import Outbox
+from supervisor.daemon.clients.planeout import usable
 from supervisor.daemon.clients.route import Route, RouteState
 from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Subscription
@@ -34,6 +39,7 @@ class TerminalLink:
         on_end: Callable[["TerminalLink", str], None],
         start: int,
         keys: bool = True,
+        input_idle: Callable[[Subscription], bool] = lambda sub: True,
     ) -> None:
         self.terminal = terminal
         self.sub = sub
@@ -45,6 +51,9 @@ class TerminalLink:
         self.read_only = read_only
         self._on_end = on_end
         self._scope = trio.CancelScope()
+        self._input_idle = input_idle
+        self._input: int | None = None
+        """The terminal's handle on the byte plane, while the plane reads its keys."""
         self.route = Route(
             sub, outbox, terminal=terminal, session=session, start=start, on_end=self.end
         )
@@ -61,7 +70,9 @@ class TerminalLink:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self.route.run, first)
-                    if self.keys:
+                    if self.keys and usable(self.session) is not None:
+                        await self._plane_keys()
+                    elif self.keys:
                         await self._reader()
                         nursery.cancel_scope.cancel()
             except (OSError, trio.ClosedResourceError):
@@ -89,6 +100,42 @@ class TerminalLink:
             if not self.read_only:
                 await self.deliver(self.sub, data)
 
+    def _direct(self) -> bool:
+        """Whether the plane may write this terminal's keys to the session itself."""
+        sub = self.sub
+        return not self.read_only and not self.session.roles.observes(sub) and self._input_idle(sub)
+
+    def _role_changed(self) -> None:
+        plane = usable(self.session)
+        if plane is not None and self._input is not None:
+            plane.set_direct(self._input, self._direct())
+
+    async def _plane_keys(self) -> None:
+        plane = usable(self.session)
+        assert plane is not None and self.session.reader.handle is not None
+        send, receive = trio.open_memory_channel[tuple[int, bytes | None]](math.inf)
+        self._input = plane.add_input(
+            self.session.reader.handle,
+            self.terminal.fd,
+            self.detach_key,
+            self._direct(),
+            lambda kind, value, data: send.send_nowait((kind, data)),
+        )
+        self.sub.on_role = self._role_changed
+        async with receive:
+            async for kind, data in receive:
+                if data and not self.read_only:
+                    await self.deliver(self.sub, data)
+                if kind == plane.DETACH:
+                    self._input = None
+                    self.end("detached")
+                    return
+                if kind == plane.HANGUP:
+                    self._input = None
+                    raise OSError("the terminal was closed")
+                if receive.statistics().current_buffer_used == 0 and self._input is not None:
+                    plane.set_direct(self._input, self._direct())
+
     def end(self, why: str) -> None:
         """Stop reading and writing the terminal at once (its client is about to take it
         back), then tell the connection why."""
@@ -115,6 +162,12 @@ class TerminalLink:
         """Let go of the terminal; what is left of the output goes to the client."""
         if self.closed:
             return
+        self.sub.on_role = None
+        plane = usable(self.session)
+        if plane is not None and self._input is not None:
+            with contextlib.suppress(KeyError):
+                plane.remove_input(self._input)
+        self._input = None
         self.route.terminal_gone()
         self._scope.cancel()
         self.terminal.close()

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from supervisor import logs
+from supervisor import logs, native
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.clients.server import Server
 from supervisor.daemon.lifecycle import crash, state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
+from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.session import screenview
 from supervisor.daemon.system import procs
 from supervisor.opencode import shim
@@ -69,6 +70,10 @@ def run(
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    why = _byte_path()
+    if why is not None:
+        print(f"ptysup daemon: {why}", file=sys.stderr)
+        return 1
     if resume is not None:
         return _resume(settings, socket_path, resume, notify)
     stored: dict[str, int] = {}
@@ -110,6 +115,19 @@ def run(
         notifier.close()
         log.info("stopped", socket=socket_path)
     return 0
+
+
+def _byte_path() -> str | None:
+    """Load the compiled byte plane where it is built and wanted; why not, if it must be."""
+    try:
+        module, why = native.load()
+    except native.NativeUnavailable as exc:
+        return str(exc)
+    try:
+        byteplane.configure(module, why)
+    except OSError as exc:
+        byteplane.configure(None, f"the byte plane cannot start ({exc})")
+    return None
 
 
 def _resume(settings: Settings, socket_path: str, path: str, notify: bool) -> int:
@@ -158,6 +176,9 @@ async def _serve(
     socket_path = socket_listener.path
     async with trio.open_nursery() as sessions_nursery:
         daemon = Hub(settings, socket_path, sessions_nursery)
+        plane = byteplane.current()
+        if plane is not None:
+            sessions_nursery.start_soon(plane.run)
         server = Server(daemon)
         if settings.opencode_upstream:
             port = resumed.gateway_port if resumed is not None else None

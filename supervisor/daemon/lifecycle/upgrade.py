@@ -16,6 +16,7 @@ from supervisor import logs
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.lifecycle import state
 from supervisor.daemon.lifecycle.listener import Listener
+from supervisor.daemon.session import plane as byteplane
 from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
@@ -80,6 +81,10 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
         while not all(client.outbox.idle for client in daemon.clients):
             await trio.sleep(0.005)
     # Nothing awaits from here on: the state written is the state handed over.
+    plane = byteplane.current()
+    if plane is not None:
+        plane.freeze(True)  # what the children write from now on waits in their terminals
+        plane.dispatch()
     try:
         final = snapshot(daemon, listener)
         path = state.write(final, directory, STATE_NAME)
@@ -91,6 +96,8 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
         for saved in final.sessions:
             if saved.master is not None:
                 os.set_inheritable(saved.master, False)
+        if plane is not None:
+            plane.freeze(False)
         log.error("upgrade failed; serving on with the old code", error=str(exc))
         daemon.upgrade = None
         notifier.ready("upgrade failed; serving on")

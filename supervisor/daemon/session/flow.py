@@ -31,6 +31,11 @@ class Flow:
             sub.on_drained = None
             self._flowing.set()
 
+    def carried_here(self) -> bool:
+        """Some lossless subscriber's output goes through the event loop (not all are
+        written by the byte plane, which holds the child back for its own)."""
+        return any(not s.native for s in self._lossless)
+
     def lagging(self) -> bool:
         return any(s.congested for s in self._lossless)
 

@@ -1,7 +1,10 @@
 """The one reader of a session's PTY master: drains it until it would block and hands each
 batch on; holds the child back while a lossless subscriber lags or the screen engine
 has not seen what would leave the ring; and catches a typed
-key's echo without a trip through the event loop."""
+key's echo without a trip through the event loop.
+
+On the compiled byte plane, the plane's thread does the reading into the ring; the reader
+then only sets how far it may read, and hands each batch the plane reports on."""
 
 import contextlib
 import errno
@@ -13,10 +16,14 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from supervisor.daemon.session.flow import Flow
+from supervisor.daemon.session.plane import BytePlane
 from supervisor.daemon.system.fd import OwnedFd
 
 READ_SIZE = 65536
 MAX_BATCH = 256 * 1024
+AHEAD = 4 * MAX_BATCH
+"""On the byte plane, how far its thread may read ahead of a lossless subscriber that the
+event loop feeds: as far as it would read in a few batches."""
 ECHO_WAIT = 0.0002
 """After a keystroke, how long the reader waits for the terminal's answer before it goes
 back to the event loop: a typed key's echo then goes out without a trip through it."""
@@ -35,6 +42,10 @@ class Reader:
         end: Callable[[], int],
         room: Callable[[int], Awaitable[int]],
         free: Callable[[], int],
+        plane: BytePlane | None = None,
+        ring: object = None,
+        limit: Callable[[], int | None] = lambda: None,
+        published: Callable[[], None] = lambda: None,
     ) -> None:
         self._master = master
         self._flow = flow
@@ -46,8 +57,19 @@ class Reader:
         """Set once the terminal has given its last byte (EIO/EOF) or was closed."""
         self._echo_misses = 0
         self._echo_resume = 0.0
+        self._plane = plane
+        self._ring = ring
+        self._limit = limit
+        self._published = published
+        self._progress = trio.Event()
+        self._eof = False
+        self.handle: int | None = None
+        """The session's handle on the byte plane, while it is on one."""
 
     async def run(self) -> None:
+        if self._plane is not None:
+            await self._run_on_plane(self._plane)
+            return
         try:
             while True:
                 if self._flow.active and self._flow.congested():
@@ -61,9 +83,61 @@ class Reader:
         finally:
             self.drained.set()
 
+    def join_plane(self) -> bool:
+        """Have the byte plane's thread read the master from now on; False if it cannot (the
+        Python loop reads it then)."""
+        if self._plane is None or self._master.closed:
+            self._plane = None
+            return False
+        try:
+            self.handle = self._plane.add_session(
+                self._master.fd, self._ring, -1, self._on_event
+            )
+        except OSError:
+            self._plane = None
+            return False
+        return True
+
+    async def _run_on_plane(self, plane: BytePlane) -> None:
+        handle = self.handle
+        if handle is None:
+            self.drained.set()
+            return
+        try:
+            while not self._eof:
+                if self._flow.active and self._flow.congested():
+                    plane.set_limit(handle, self._end())
+                    await self._flow.wait(self._end)
+                await self._room(MAX_BATCH)
+                limit = self._limit()
+                if self._flow.carried_here():  # the plane reads no further ahead of them
+                    ahead = self._end() + AHEAD
+                    limit = ahead if limit is None else min(limit, ahead)
+                plane.set_limit(handle, limit)
+                await self._progress.wait()
+                self._progress = trio.Event()
+        finally:
+            self.drained.set()
+
+    def _on_event(self, kind: int, value: int, data: bytes | None) -> None:
+        assert self._plane is not None
+        if kind == self._plane.EOF:
+            self._eof = True
+        self._published()
+        self._progress.set()
+
+    def leave_plane(self) -> None:
+        """The session is done with the plane (its output has ended, or it is removed)."""
+        if self._plane is not None and self.handle is not None:
+            handle, self.handle = self.handle, None
+            with contextlib.suppress(KeyError):
+                self._plane.remove_session(handle)
+
     def drain_once(self, limit: int = MAX_BATCH) -> int:
         """Read until the master would block, or about `limit` bytes; publish one batch.
         The bytes read, or -1 at the end of output."""
+        if self._plane is not None:
+            return 0  # the plane's thread reads
         chunks: list[bytes] = []
         size = 0
         alive = True
@@ -89,6 +163,8 @@ class Reader:
 
     def catch_echo(self) -> None:
         """Just after a keystroke was written: read the answer if it comes within ECHO_WAIT."""
+        if self._plane is not None:
+            return  # the plane's thread reads it as it comes
         if self._echo_misses >= ECHO_MISSES:
             if time.monotonic() < self._echo_resume:
                 return

@@ -63,3 +63,6 @@ class Roles:
             None if sub is None else {"sub": sub.id, "client": sub.client}
         )
         self._emit("controller", session=self._session_id, controller=controller)
+        for changed in (previous, sub):
+            if changed is not None and changed.on_role is not None:
+                changed.on_role()

@@ -102,7 +102,7 @@ class ScreenView:
         self._progress = trio.Event()
         self._catching_up = False
         self._failed = False
-        self._giving_way = False
+        self.giving_way = False
         self._waited = 0.0  # seconds the reader waited for the engine since it caught up
         self._rate = 1e9  # the engine's recent parse rate, bytes per second of its thread time
         self._feeding = False
@@ -157,7 +157,7 @@ class ScreenView:
         not seen: at most `size`, and the reader waits until that is a fair amount."""
         if not self.threaded or self._failed:
             return size
-        if self._giving_way:
+        if self.giving_way:
             return size  # the engine starts over once the flood is past
         capacity = self._ring.capacity
         wanted = min(size, max(1, capacity // 2))
@@ -181,7 +181,7 @@ class ScreenView:
             if self._engine is not None and self._rate < SLOW_RATE:
                 break
         log.info("the screen gives way to a flood it cannot parse as fast", session=self._id)
-        self._giving_way = True
+        self.giving_way = True
         self._waited = 0.0
         return size
 
@@ -201,12 +201,12 @@ class ScreenView:
         after (an idle session costs no task)."""
         try:
             while True:
-                if self._giving_way:
+                if self.giving_way:
                     end = self._ring.end
                     await trio.sleep(QUIET)
                     if self._ring.end == end:  # the flood is past: start over, keep up again
                         self._restart()
-                        self._giving_way = False
+                        self.giving_way = False
                     continue
                 if self.fed >= self._ring.end:
                     self._waited = 0.0  # caught up: the reader's budget is whole again

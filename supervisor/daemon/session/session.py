@@ -12,6 +12,7 @@ from typing import Any
 import trio
 
 from supervisor import logs
+from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.session.flow import Flow
 from supervisor.daemon.session.reader import Reader
 from supervisor.daemon.session.ring import Ring
@@ -84,7 +85,11 @@ class Session:
         self.signal: int | None = None
         self.state = "running"
         self.removed = False
-        self.ring = ring
+        self.plane = byteplane.current() if not master.closed else None
+        """The compiled byte plane this session's output goes through, if any."""
+        self.ring = ring if self.plane is None else self.plane.adopt_ring(ring)
+        self.published = self.ring.end
+        """Where the output handed to the subscribers ends."""
         self.subscribers: dict[int, Subscription] = {}
         self.emit: Emit = _no_events
         self.finished = trio.Event()
@@ -97,13 +102,25 @@ class Session:
         self._terminating: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
         self.flow = Flow()
-        self.view = ScreenView(session_id, ring, cols, rows, screen)
+        followed = self.ring if self.plane is None else _Published(self)
+        self.view = ScreenView(session_id, followed, cols, rows, screen)
         self.reader = Reader(
-            master, self.flow, self._publish, lambda: self.ring.end, self.view.room, self.view.free
+            master,
+            self.flow,
+            self._publish,
+            lambda: self.ring.end,
+            self.view.room,
+            self.view.free,
+            plane=self.plane,
+            ring=self.ring,
+            limit=self._read_limit,
+            published=self._publish_ring,
         )
         self.writer = Writer(session_id, master)
         self.roles = Roles(session_id, self.resize, lambda: self.state == "running", self._emit)
         self._title = TitleScanner(self._title_changed, title)
+        if self.plane is not None and not self.reader.join_plane():
+            self.plane = None
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.emit(event, **fields)
@@ -167,7 +184,24 @@ class Session:
                 self.finished.set()
 
     def _publish(self, data: bytes) -> None:
-        offset = self.ring.append(data)
+        self._fan_out(self.ring.append(data), data)
+
+    def _publish_ring(self) -> None:
+        """The byte plane put more output in the ring: hand it on."""
+        offset, data = self.ring.read(self.published)
+        if data:
+            self._fan_out(offset, data)
+
+    def _read_limit(self) -> int | None:
+        """How far the byte plane may fill the ring: not past output the engine has not
+        seen, while it follows every byte."""
+        view = self.view
+        if view.free() >= 2**61 or view.giving_way:
+            return None
+        return view.fed + self.ring.capacity
+
+    def _fan_out(self, offset: int, data: bytes) -> None:
+        self.published = offset + len(data)
         for sub in self.subscribers.values():
             sub.push(offset, data, live=True)
         self._title.feed(data)
@@ -191,9 +225,11 @@ class Session:
         if self.view.threaded:  # a lazy engine would parse on the event loop: not at exit
             with trio.move_on_after(drain_timeout):
                 await self.view.caught_up()  # the modes to undo are those the program left
+        self._publish_ring()
         self._exited()
         for sub in list(self.subscribers.values()):
             self._end_subscription(sub, "exited")
+        self.reader.leave_plane()
         self.finished.set()
         self._on_finished(self)
 
@@ -207,12 +243,13 @@ class Session:
     def subscribe(self, sub: Subscription, since: int | None) -> dict[str, Any]:
         if self.removed:
             raise SessionClosed(f"session {self.id} was removed")
-        end = self.ring.end
+        end = self.published
         if since is None:
             since = end
         elif since > end:
             raise OffsetError(f"offset {since} is past the end of the output ({end})")
         start, data = self.ring.read(since)
+        data = data[: max(0, end - start)]
         for i in range(0, len(data), REPLAY_CHUNK):
             sub.push(start + i, data[i : i + REPLAY_CHUNK])
         if not sub.follow:
@@ -288,7 +325,37 @@ class Session:
         self.removed = True
         for sub in list(self.subscribers.values()):
             self._end_subscription(sub, "removed")
+        self.reader.leave_plane()
         self.master.close()
+
+
+class _Published:
+    """The ring as far as its output was handed on: what the screen follows, on the byte
+    plane, whose thread fills the ring ahead of that."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @property
+    def end(self) -> int:
+        return self._session.published
+
+    @property
+    def start(self) -> int:
+        return int(self._session.ring.start)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._session.ring.capacity)
+
+    def read(self, since: int, limit: int | None = None) -> tuple[int, bytes]:
+        start, data = self._session.ring.read(since, limit)
+        return start, data[: max(0, self._session.published - start)]
+
+    def snapshot(self) -> tuple[int, bytes]:
+        return self.read(self.start)
 
 
 def _signal_name(sig: int | None) -> str | None:

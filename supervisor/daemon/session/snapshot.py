@@ -44,7 +44,7 @@ class SessionState:
 def export(session: Session, *, screen: bool = True) -> SessionState:
     """`screen`: with the screen engine's state (an upgrade in place; a crash snapshot,
     written every few seconds, goes without it)."""
-    _, scrollback = session.ring.snapshot()
+    start, scrollback = session.ring.snapshot()
     return SessionState(
         id=session.id,
         name=session.name,
@@ -62,7 +62,7 @@ def export(session: Session, *, screen: bool = True) -> SessionState:
         state=session.state,
         title=session.title,
         context=session.context.describe() if session.context else None,
-        ring_end=session.ring.end,
+        ring_end=start + len(scrollback),
         scrollback=scrollback,
         exit_known=session.exit_known,
         parented=session.parented,

@@ -70,12 +70,15 @@ class Subscription:
         "cols",
         "destination",
         "ended",
+        "floor",
         "follow",
         "id",
         "input",
         "key",
         "lossless",
+        "native",
         "on_drained",
+        "on_role",
         "patient",
         "rows",
         "sent",
@@ -109,6 +112,8 @@ class Subscription:
         self.patient = patient
         """Lossless only for a while (an attached terminal): see Flow.lose_patience."""
         self.on_drained: Callable[[], None] | None = None
+        self.on_role: Callable[[], None] | None = None
+        """Told when this one becomes or stops being its session's controller."""
         self.destination: Destination | None = None
         self._items: deque[Item] = deque()
         self._pending = 0
@@ -120,6 +125,10 @@ class Subscription:
         """The offset at which the output written to a terminal by `pour` ends."""
         self.sent = 0
         """The offset at which the output put in frames by `drain_into` ends."""
+        self.native = False
+        """The byte plane writes this one's output to its terminal: none is queued here."""
+        self.floor = 0
+        """Output before this offset was written by the byte plane: never queued again."""
 
     # -- in -----------------------------------------------------------------------
 
@@ -128,7 +137,10 @@ class Subscription:
             self.destination.ready(live)
 
     def push(self, offset: int, data: bytes, *, live: bool = False) -> None:
-        if data:
+        if offset < self.floor and data:
+            data = data[self.floor - offset :]
+            offset = self.floor
+        if data and not self.native:
             self._items.append(Output(offset, data))
             self._pending += len(data)
         if self._pending > self.backlog and not self.lossless:
@@ -212,6 +224,18 @@ class Subscription:
     def start_at(self, offset: int) -> None:
         """Output before `offset` is not this subscriber's (an attach that redraws first)."""
         self.written = self.sent = offset
+
+    def take_back(self, written: int, rest: tuple[int, bytes]) -> None:
+        """The byte plane stopped at `written`: `rest` (the output handed on since, from
+        where) goes first in the queue."""
+        self.native = False
+        self.floor = max(self.floor, written)
+        self.written = self.sent = max(self.written, written)
+        offset, data = rest
+        data = data[max(0, written - offset) :]
+        if data:
+            self._items.appendleft(Output(max(offset, written), data))
+            self._pending += len(data)
 
     def drain_into(self, buffers: list[bytes | memoryview], limit: int) -> bool:
         """Move queued items into `buffers` as frames for the socket; True when nothing is
