@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import (
     baseline,
+    busy,
     latency,
     machine,
     observer,
@@ -28,12 +29,13 @@ from bench.payloads import MiB
 from bench.sandbox import Sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("lines", "binary", "echo", "scale", "observer", "stuck", "upgrade")
+WORKLOADS = ("lines", "binary", "echo", "busy", "scale", "observer", "stuck", "upgrade")
 
 FULL = {
     "lines": 64 * MiB,
     "binary": 128 * MiB,
     "echo": 2000,
+    "busy": 1000,
     "spawns": 200,
     "sessions": 1000,
     "cli_sessions": 300,
@@ -45,6 +47,7 @@ QUICK = {
     "lines": 2 * MiB,
     "binary": 4 * MiB,
     "echo": 200,
+    "busy": 200,
     "spawns": 20,
     "sessions": 100,
     "cli_sessions": 10,
@@ -69,7 +72,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         help="another checkout with its own .venv: measure its ptysup beside this one's "
-        "(lines, binary, echo)",
+        "(lines, binary, echo, busy)",
     )
     args = parser.parse_args(argv)
     if args.baseline is not None:
@@ -98,6 +101,8 @@ def _workload(
         return throughput.run(box, payload, runs, "binary", progress, before)
     if name == "echo":
         return latency.run(box, sizes["echo"], runs, progress, before)
+    if name == "busy":
+        return busy.run(box, sizes["busy"], runs, progress, before)
     if name == "scale":
         return scale.run(
             box,

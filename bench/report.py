@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import stuck, tools
+from bench import busy, stuck, tools
 from bench.stats import short
 
 Getter = Callable[[dict[str, Any]], dict[str, Any]]
@@ -55,14 +55,18 @@ def _case(case: str, key: str) -> Getter:
 
 
 SPEED = (stuck.SPEED_GOAL, X)
+ECHO_GOALS = {"p50_us": 120.0, "p99_us": 400.0}
+BUSY_P99_US = busy.GOAL_P99_US
+ATTACH_P50, ATTACH_P99 = _col(tools.ATTACH, "p50_us"), _col(tools.ATTACH, "p99_us")
 HOLD = (stuck.PATIENCE_S + stuck.NOISE_S, " s")
 GOALS = [
     Goal("lines, ptysup (attach) / raw", "lines", _col(tools.ATTACH, "ratio"), 1.05, X),
     Goal("lines, ptysup (run) / raw", "lines", _col(tools.RUN, "ratio"), 1.05, X),
     Goal("binary, ptysup (attach) / raw", "binary", _col(tools.ATTACH, "ratio"), 1.30, X),
     Goal("binary, ptysup (run) / raw", "binary", _col(tools.RUN, "ratio"), 1.30, X),
-    Goal("echo p50, ptysup (attach)", "echo", _col(tools.ATTACH, "p50_us"), 120, "µs"),
-    Goal("echo p99, ptysup (attach)", "echo", _col(tools.ATTACH, "p99_us"), 400, "µs"),
+    Goal("echo p50, ptysup (attach)", "echo", ATTACH_P50, ECHO_GOALS["p50_us"], "µs"),
+    Goal("echo p99, ptysup (attach)", "echo", ATTACH_P99, ECHO_GOALS["p99_us"], "µs"),
+    Goal("busy echo p99, ptysup (attach)", "busy", ATTACH_P99, BUSY_P99_US, "µs"),
     Goal("spawn p50", "scale", lambda d: d["library"]["spawn_p50_ms"], 3, "ms"),
     Goal("idle sessions, daemon RSS", "scale", lambda d: d["library"]["rss_mb"], 60, "MB"),
     Goal("idle CPU", "scale", lambda d: d["library"]["idle_cpu_pct"], 1, "%"),
@@ -124,7 +128,7 @@ def _order(workloads: dict[str, Any]) -> tuple[str, ...]:
     before = any(
         tools.BEFORE_ATTACH in data.get("columns", {})
         for name, data in workloads.items()
-        if name in ("lines", "binary", "echo")
+        if name in ("lines", "binary", "echo", "busy")
     )
     return tools.with_baseline(tools.ALL, before)
 
@@ -176,9 +180,13 @@ def _throughput_rows(data: dict[str, Any], goal: float, order: tuple[str, ...]) 
     ]
 
 
-def _echo_rows(data: dict[str, Any], order: tuple[str, ...]) -> list[str]:
+def _echo_rows(
+    data: dict[str, Any], order: tuple[str, ...], name: str, goals: dict[str, float]
+) -> list[str]:
+    """p50 and p99 per column; ptysup (attach) marked against `goals` (by key)."""
     rows = []
-    for key, goal in (("p50_us", 120), ("p99_us", 400)):
+    for key in ("p50_us", "p99_us"):
+        goal = goals.get(key)
         cells = []
         for tool in order:
             col = data["columns"].get(tool)
@@ -187,13 +195,33 @@ def _echo_rows(data: dict[str, Any], order: tuple[str, ...]) -> list[str]:
             elif _failed(col):
                 cells.append("failed")
             else:
-                ok = col[key]["median"] <= goal if tool == tools.ATTACH else None
+                ok = col[key]["median"] <= goal if tool == tools.ATTACH and goal else None
                 failed = f" *{len(col['failures'])}" if col.get("failures") else ""
                 cells.append(_range(col[key], ".0f") + _mark(ok) + failed)
-        rows.append(_row(f"echo {key[:3]}, µs ({data['samples']})", cells, f"≤ {goal} µs"))
+        label = f"{name} {key[:3]}, µs ({data['samples']})"
+        rows.append(_row(label, cells, f"≤ {goal:.0f} µs" if goal else ""))
         if tools.BEFORE_ATTACH in data["columns"]:
             ratios = _vs_before(data["columns"], order, f"{key[:3]}_vs_before")
             rows.append(_row(f"  {key[:3]}, now / before", ratios))
+    return rows
+
+
+def _flood_rows(data: dict[str, Any], order: tuple[str, ...]) -> list[str]:
+    """busy: the flood carried to the flooders' terminals and written by their children;
+    ptysup's daemon's CPU meanwhile."""
+    rows = []
+    labels = {
+        "flood_mb_per_s": "  flood MB/s, on terminals",
+        "written_mb_per_s": "  flood MB/s, written",
+        "daemon_cpu_pct": "  daemon CPU %",
+    }
+    for key, label in labels.items():
+        cells = []
+        for tool in order:
+            col = data["columns"].get(tool)
+            figure = None if col is None or _failed(col) else col.get(key)
+            cells.append("" if figure is None else _range(figure, ".0f"))
+        rows.append(_row(label, cells))
     return rows
 
 
@@ -224,7 +252,14 @@ def side_by_side(workloads: dict[str, Any]) -> str:
         lines += _throughput_rows(data, goal, order)
     data = workloads.get("echo")
     if data is not None:
-        lines += [_row("echo", ["failed"])] if "error" in data else _echo_rows(data, order)
+        failed = [_row("echo", ["failed"])]
+        lines += failed if "error" in data else _echo_rows(data, order, "echo", ECHO_GOALS)
+    data = workloads.get("busy")
+    if data is not None and "error" in data:
+        lines.append(_row(f"busy, {busy.FLOODERS} flooding", ["failed"]))
+    elif data is not None:
+        goals = {"p99_us": BUSY_P99_US}
+        lines += _echo_rows(data, order, "busy echo", goals) + _flood_rows(data, order)
     return "\n".join(lines)
 
 
@@ -340,7 +375,7 @@ def render(results: dict[str, Any]) -> str:
             f"({(before['commit'] or '?')[:7]}{dirty})"
         )
     parts.append(f"runs: {results['options']['runs']}")
-    if any(k in workloads for k in ("lines", "binary", "echo")):
+    if any(k in workloads for k in ("lines", "binary", "echo", "busy")):
         parts += ["", side_by_side(workloads)]
     if any(k in workloads for k in ("scale", "observer", "upgrade")):
         parts += ["", ptysup_alone(workloads)]

@@ -40,15 +40,23 @@ def tmux_conf(box: Sandbox) -> str:
     return str(path)
 
 
-def command(tool: str, box: Sandbox, daemon: Daemon | None, child: Sequence[str]) -> list[str]:
-    """The command the user's terminal runs to have `child` run under `tool`."""
+def command(
+    tool: str,
+    box: Sandbox,
+    daemon: Daemon | None,
+    child: Sequence[str],
+    tmux_socket: str | None = None,
+) -> list[str]:
+    """The command the user's terminal runs to have `child` run under `tool`. tmux starts
+    a new server, or a session in the server of `tmux_socket` when given."""
     if tool == RAW:
         return list(child)
     if tool == DTACH:
         return ["dtach", "-c", box.path("x"), "-E", "-z", "-r", "none", *child]
     if tool == TMUX:
-        sock = box.path("t")
-        box.tmux_sockets.append(sock)
+        sock = tmux_socket or box.path("t")
+        if sock not in box.tmux_sockets:
+            box.tmux_sockets.append(sock)
         return ["tmux", "-S", sock, "-f", tmux_conf(box), "new-session", *child]
     assert daemon is not None
     verb = {ATTACH: "new", RUN: "run", BEFORE_ATTACH: "new", BEFORE_RUN: "run"}[tool]

@@ -60,7 +60,16 @@ def test_quick_bench_writes_every_workload(tmp_path):
         assert results["machine"][key] is not None, key
 
     workloads = results["workloads"]
-    assert set(workloads) == {"lines", "binary", "echo", "scale", "observer", "stuck", "upgrade"}
+    assert set(workloads) == {
+        "lines",
+        "binary",
+        "echo",
+        "busy",
+        "scale",
+        "observer",
+        "stuck",
+        "upgrade",
+    }
     for name in ("lines", "binary"):
         columns = workloads[name]["columns"]
         assert set(columns) == set(TOOLS)
@@ -73,6 +82,15 @@ def test_quick_bench_writes_every_workload(tmp_path):
     for tool, column in echo.items():
         for key in ("p50_us", "p99_us", "p50_ratio"):
             assert figure(column[key]), (tool, key)
+    busy = workloads["busy"]["columns"]
+    assert set(busy) == {"raw", "dtach", "tmux", "ptysup-attach"}
+    for tool, column in busy.items():
+        assert not column["failures"], (tool, column["failures"])
+        for key in ("p50_us", "p99_us", "p99_ratio", "flood_mb_per_s", "written_mb_per_s"):
+            assert figure(column[key]), (tool, key)
+        assert column["flood_mb_per_s"]["min"] > 0, tool
+    assert figure(busy["ptysup-attach"]["daemon_cpu_pct"])
+    assert "busy echo p99, ptysup (attach)" in {goal["what"] for goal in results["goals"]}
     library = workloads["scale"]["library"]
     for key in ("spawn_p50_ms", "spawn_p99_ms", "seconds", "rss_mb", "per_session_kib"):
         assert figure(library[key]), key
@@ -110,6 +128,7 @@ def test_quick_bench_with_this_checkout_as_baseline(tmp_path):
         pytest.skip(f"{ROOT} has no .venv/bin/ptysup to serve as the baseline")
     before = tagged_processes()
     argv = [sys.executable, "-m", "bench", "--quick", "--only", "lines", "--only", "echo"]
+    argv += ["--only", "busy"]
     proc = subprocess.run(
         [*argv, "--baseline", str(ROOT), "--results-dir", str(tmp_path)],
         cwd=ROOT,
@@ -140,6 +159,10 @@ def test_quick_bench_with_this_checkout_as_baseline(tmp_path):
     assert set(echo) == {"raw", "dtach", "tmux", "ptysup-attach", "before-attach"}
     assert figure(echo["before-attach"]["p50_ratio"])
     assert figure(echo["ptysup-attach"]["p50_vs_before"])
+    busy = results["workloads"]["busy"]["columns"]
+    assert set(busy) == set(echo)
+    assert figure(busy["before-attach"]["flood_mb_per_s"])
+    assert figure(busy["ptysup-attach"]["p99_vs_before"])
 
     assert not tagged_processes() - before, "the bench left processes behind"
 
