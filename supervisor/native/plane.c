@@ -106,7 +106,6 @@ static void drop_everything(PlaneObject *p) {
         Sess *S = &p->sess[s];
         if (!S->used) continue;
         plane_watch(p, S->fd, 0, &S->watching, 0);
-        close(S->fd);
         Py_CLEAR(S->ring);
         S->used = 0;
     }
@@ -146,13 +145,14 @@ static PyObject *plane_add_session(PlaneObject *p, PyObject *args) {
     PyObject *ring;
     long long limit = -1;
     if (!PyArg_ParseTuple(args, "iO!|L", &fd, &RingType, &ring, &limit)) return NULL;
-    int mine = own_dup(fd);
-    if (mine < 0) return NULL;
+    /* The master stays the caller's (an fd per session counts): it keeps it open until
+       remove_session. */
+    if (fcntl(fd, F_GETFD) < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    int mine = fd;
     lock_plane(p);
     int s = free_slot((void **)&p->sess, &p->nsess, sizeof(Sess));
     if (s < 0) {
         pthread_mutex_unlock(&p->mu);
-        close(mine);
         return PyErr_NoMemory();
     }
     Sess *S = &p->sess[s];
@@ -182,7 +182,6 @@ static PyObject *plane_remove_session(PlaneObject *p, PyObject *arg) {
         if (p->ins[i].used && p->ins[i].sess == s) plane_drop_in(p, i);
     Sess *S = &p->sess[s];
     plane_watch(p, S->fd, 0, &S->watching, 0);
-    close(S->fd);
     RingObject *ring = S->ring;
     S->ring = NULL;
     S->used = 0;

@@ -12,7 +12,7 @@ typedef struct {
     int used;
     uint32_t gen;
     long long key;
-    int fd;       /* the plane's own dup of the master */
+    int fd;       /* the master: the caller's, open until remove_session */
     int watching; /* -1: not registered */
     RingObject *ring;
     int64_t limit; /* Python's: read no further than this offset; -1: no limit */
@@ -53,6 +53,8 @@ typedef struct {
     int running;
     int poller, wake_r, wake_w, stop_r, stop_w;
     int notified, frozen;
+    int64_t unsent;       /* bytes read that Python was not told of yet */
+    uint64_t unsent_since; /* when the first of them was read (ns) */
     Sess *sess;
     int nsess;
     Out *outs;

@@ -6,10 +6,22 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE 65536
 #define BATCH (256 * 1024)
+#define SHARE (16 * 1024)
+/* New output is told to Python this long after it came, or at once past BATCH bytes:
+   Python then runs beside a flood in batches, and not in the way of each keystroke's
+   echo. Every other event is told at once. */
+#define TELL_AFTER_US 2000
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
                 int64_t rawlen) {
@@ -98,8 +110,8 @@ void plane_flush(PlaneObject *p, int o) {
     long long handle = (long long)TAG(T_OUT, o, O->gen);
     int blocked = 0, gone = 0;
     pthread_mutex_lock(&r->mu);
-    if (O->written < ring_start(r)) gone = 1; /* cannot happen while it holds the child */
-    while (!gone && O->written < r->end) {
+    int lost = O->written < ring_start(r); /* it started behind what the ring keeps */
+    while (!gone && !lost && O->written < r->end) {
         struct iovec iov[2];
         int k = ring_spans(r, O->written, r->end, iov);
         ssize_t n = writev(O->fd, iov, k);
@@ -116,7 +128,7 @@ void plane_flush(PlaneObject *p, int o) {
     }
     int64_t behind = r->end - O->written;
     pthread_mutex_unlock(&r->mu);
-    if (gone || (blocked && O->hold < 0)) {
+    if (gone || lost || (blocked && O->hold < 0)) {
         plane_emit(p, gone ? EV_HANGUP : EV_RELEASED, handle, O->written, NULL, 0);
         plane_release_out(p, o);
         return;
@@ -129,12 +141,12 @@ void plane_flush(PlaneObject *p, int o) {
     plane_rearm(p, O->sess);
 }
 
-static void sess_read(PlaneObject *p, int s) {
+static void sess_read(PlaneObject *p, int s, int64_t budget) {
     Sess *S = &p->sess[s];
     RingObject *r = S->ring;
     int64_t total = 0, room = 0;
     pthread_mutex_lock(&r->mu);
-    while (total < BATCH) {
+    while (total < budget) {
         room = allowed(p, s);
         if (room <= 0) break;
         int64_t want = room < READ_SIZE ? room : READ_SIZE, span;
@@ -161,6 +173,8 @@ static void sess_read(PlaneObject *p, int s) {
         S->dirty = 1;
         plane_emit(p, EV_DATA, handle, end, NULL, 0);
     }
+    if (total && p->unsent == 0) p->unsent_since = now_ns();
+    p->unsent += total;
     for (int o = 0; o < p->nouts; o++)
         if (p->outs[o].used && !p->outs[o].released && p->outs[o].sess == s) plane_flush(p, o);
     if (S->eof) {
@@ -218,22 +232,42 @@ static void in_read(PlaneObject *p, int i) {
     }
 }
 
+/* How long the loop may wait before it must tell Python of output; -1: no hurry. */
+static long tell(PlaneObject *p) {
+    if (p->notified || p->nevents == 0) return -1;
+    int urgent = p->unsent >= BATCH;
+    for (int k = 0; k < p->nevents && !urgent; k++) urgent = p->events[k].kind != EV_DATA;
+    uint64_t waited = (now_ns() - p->unsent_since) / 1000;
+    if (!urgent && waited < TELL_AFTER_US) return (long)(TELL_AFTER_US - waited);
+    char one = 1;
+    if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
+    p->unsent = 0;
+    return -1;
+}
+
 void *plane_thread(void *arg) {
     PlaneObject *p = arg;
     poll_event evs[64];
+    long timeout = -1;
     for (;;) {
-        int n = poller_wait(p->poller, evs, 64);
+        int n = poller_wait(p->poller, evs, 64, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
             break;
         }
-        int stop = 0;
+        int stop = 0, floods = 0;
         pthread_mutex_lock(&p->mu);
         p->wakeups++;
+        for (int k = 0; k < n; k++) floods += TAG_TYPE(evs[k].tag) == T_SESS;
+        /* Keys first; then each terminal in turn, a share each when several have output,
+           so that a keystroke's echo waits behind little of the others' floods. */
+        int64_t budget = floods > 1 ? SHARE : BATCH;
+        for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < n; k++) {
             uint64_t tag = evs[k].tag;
             int slot = TAG_SLOT(tag);
             uint32_t gen = TAG_GEN(tag);
+            if ((TAG_TYPE(tag) == T_IN) != (pass == 0)) continue;
             switch (TAG_TYPE(tag)) {
             case T_STOP:
                 stop = 1;
@@ -241,7 +275,7 @@ void *plane_thread(void *arg) {
             case T_SESS:
                 if (slot < p->nsess && p->sess[slot].used && p->sess[slot].gen == gen &&
                     !p->sess[slot].eof && p->sess[slot].watching > 0)
-                    sess_read(p, slot);
+                    sess_read(p, slot, budget);
                 break;
             case T_OUT:
                 if (slot < p->nouts && p->outs[slot].used && !p->outs[slot].released &&
@@ -254,10 +288,7 @@ void *plane_thread(void *arg) {
                 break;
             }
         }
-        if (p->nevents && !p->notified) {
-            char one = 1;
-            if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
-        }
+        timeout = tell(p);
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
     }

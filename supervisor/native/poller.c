@@ -20,10 +20,11 @@ void poller_remove(int poller, int fd, int had) {
     if (had >= 0) epoll_ctl(poller, EPOLL_CTL_DEL, fd, &ev);
 }
 
-int poller_wait(int poller, poll_event *events, int max) {
+int poller_wait(int poller, poll_event *events, int max, long timeout_us) {
     struct epoll_event evs[64];
     if (max > 64) max = 64;
-    int n = epoll_wait(poller, evs, max, -1);
+    int ms = timeout_us < 0 ? -1 : (int)((timeout_us + 999) / 1000);
+    int n = epoll_wait(poller, evs, max, ms);
     for (int i = 0; i < n; i++) {
         uint32_t e = evs[i].events;
         events[i].tag = evs[i].data.u64;
@@ -60,10 +61,11 @@ void poller_remove(int poller, int fd, int had) {
     if (had > 0) poller_set(poller, fd, 0, had, 0);
 }
 
-int poller_wait(int poller, poll_event *events, int max) {
+int poller_wait(int poller, poll_event *events, int max, long timeout_us) {
     struct kevent evs[64];
     if (max > 64) max = 64;
-    int n = kevent(poller, NULL, 0, evs, max, NULL);
+    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+    int n = kevent(poller, NULL, 0, evs, max, timeout_us < 0 ? NULL : &ts);
     for (int i = 0; i < n; i++) {
         events[i].tag = (uint64_t)(uintptr_t)evs[i].udata;
         int eof = (evs[i].flags & (EV_EOF | EV_ERROR)) != 0;

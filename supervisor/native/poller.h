@@ -18,6 +18,7 @@ int poller_open(void);
    -1 when it was not registered. */
 int poller_set(int poller, int fd, uint64_t tag, int had, int want);
 void poller_remove(int poller, int fd, int had);
-int poller_wait(int poller, poll_event *events, int max);
+/* timeout_us < 0: wait for ever */
+int poller_wait(int poller, poll_event *events, int max, long timeout_us);
 
 #endif

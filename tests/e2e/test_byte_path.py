@@ -33,7 +33,7 @@ def test_status_says_which_byte_path_runs_and_output_is_the_same(short_tmp, nati
         want = "".join(f"{i}\n" for i in range(1, 200001)) + "end\n"
         assert hashlib.sha256(out.stdout).hexdigest() == hashlib.sha256(want.encode()).hexdigest()
         sid = box.spawn("sh", "-c", "printf 'a\\nb\\n'; sleep 30")
-        assert box.ok("expect", sid, "b", "--timeout", "10")
+        box.run("expect", sid, "b", "--timeout", "10", check=True)
         assert box.run("read", sid, check=True).stdout == b"a\r\nb\r\n"
     finally:
         assert not box.cleanup()

@@ -220,7 +220,7 @@ class Route:
             return
         if kind == plane.RELEASED:
             self._stop_direct()
-            self._relay()
+            self._pour()  # a flood it may not hold the child for, or output it fell behind
         elif kind == plane.HANGUP:
             self._stop_direct()
             self._end("hangup")
@@ -235,9 +235,10 @@ class Route:
     async def _be_patient(self) -> None:
         """The terminal holds the child back: for PATIENCE seconds at most, then it is no
         longer lossless, and its output goes by frames, skipped forward when it lags."""
+        flowing = self._flowing
         with trio.move_on_after(PATIENCE):
-            await self._flowing.wait()
-        if self._held and self._direct is not None:
+            await flowing.wait()
+        if not flowing.is_set() and self._held and self._direct is not None:
             self._stop_direct()
             if self._session is not None:
                 self._session.flow.remove(self.sub)

@@ -90,9 +90,7 @@ class Reader:
             self._plane = None
             return False
         try:
-            self.handle = self._plane.add_session(
-                self._master.fd, self._ring, -1, self._on_event
-            )
+            self.handle = self._plane.add_session(self._master.fd, self._ring, -1, self._on_event)
         except OSError:
             self._plane = None
             return False

@@ -23,13 +23,8 @@ import trio
 
 from supervisor import logs
 from supervisor.daemon.session.ring import Ring
-from supervisor.screen import (
-    Engine,
-    EngineUnavailable,
-    Modes,
-    expected_engine,
-    open_engine,
-)
+from supervisor.daemon.system.procs import background_thread
+from supervisor.screen import Engine, EngineUnavailable, Modes, expected_engine, open_engine
 
 log = logs.get_logger("supervisor.screen")
 
@@ -258,6 +253,7 @@ class ScreenView:
         return self._engine
 
     def _feed_locked(self, data: bytes, stop: int) -> None:
+        background_thread()  # the terminals' bytes come first, the screen keeps up after
         with self._lock:
             self._apply_sizes()
             began = time.thread_time()

@@ -236,6 +236,8 @@ class Subscription:
         if data:
             self._items.appendleft(Output(max(offset, written), data))
             self._pending += len(data)
+        if offset > written:  # the ring no longer holds where it stopped
+            self._items.appendleft(Skipped(written, offset))
 
     def drain_into(self, buffers: list[bytes | memoryview], limit: int) -> bool:
         """Move queued items into `buffers` as frames for the socket; True when nothing is
