@@ -95,9 +95,7 @@ def evaluate(workloads: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _range(s: dict[str, Any], fmt: str, unit: str = "") -> str:
     median, low, high = (format(s[k], fmt) for k in ("median", "min", "max"))
-    if low == high:
-        return f"{median}{unit}"
-    return f"{median}{unit} ({low}{DASH}{high})"
+    return f"{median}{unit}" if low == high else f"{median}{unit} ({low}{DASH}{high})"
 
 
 def _mark(ok: bool | None) -> str:
@@ -105,10 +103,8 @@ def _mark(ok: bool | None) -> str:
 
 
 def _delivered(s: dict[str, Any] | None) -> str:
-    if s is None:
-        return "screen"
-    if s["min"] >= 0.9999:
-        return "all"
+    if s is None or s["min"] >= 0.9999:
+        return "screen" if s is None else "all"
     return f"{s['median'] * 100:.1f}% (min {s['min'] * 100:.1f})"
 
 

@@ -159,10 +159,14 @@ static PyObject *plane_add_session(PlaneObject *p, PyObject *args) {
     uint32_t gen = S->gen;
     memset(S, 0, sizeof *S);
     S->used = 1, S->gen = gen, S->fd = mine, S->watching = -1, S->limit = limit;
+    unsigned long long handle = TAG(T_SESS, s, gen);
+    if (plane_watch(p, mine, handle, &S->watching, WANT_IN) < 0) {
+        S->used = 0;
+        pthread_mutex_unlock(&p->mu);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     Py_INCREF(ring);
     S->ring = (RingObject *)ring;
-    plane_rearm(p, s);
-    unsigned long long handle = TAG(T_SESS, s, gen);
     pthread_mutex_unlock(&p->mu);
     return PyLong_FromUnsignedLongLong(handle);
 }
@@ -222,12 +226,18 @@ static PyObject *plane_add_output(PlaneObject *p, PyObject *args) {
         O->used = 1, O->gen = gen, O->sess = s, O->fd = mine, O->watching = -1;
         O->written = written, O->hold = hold;
         /* the thread writes what is there already as soon as the terminal takes it */
-        plane_watch(p, mine, TAG(T_OUT, o, gen), &O->watching, WANT_OUT);
+        if (plane_watch(p, mine, TAG(T_OUT, o, gen), &O->watching, WANT_OUT) < 0) {
+            O->used = 0;
+            o = -2;
+        }
     }
     unsigned long long handle = o >= 0 ? TAG(T_OUT, o, p->outs[o].gen) : 0;
+    int err = errno;
     pthread_mutex_unlock(&p->mu);
     if (o < 0) {
         close(mine);
+        errno = err;
+        if (o == -2) return PyErr_SetFromErrno(PyExc_OSError); /* a terminal it cannot watch */
         return s < 0 ? unknown("session", h) : PyErr_NoMemory();
     }
     return PyLong_FromUnsignedLongLong(handle);
@@ -259,12 +269,18 @@ static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
         memset(I, 0, sizeof *I);
         I->used = 1, I->gen = gen, I->sess = s, I->fd = mine, I->watching = -1;
         I->detach_key = detach_key, I->direct = direct;
-        plane_watch(p, mine, TAG(T_IN, i, gen), &I->watching, WANT_IN);
+        if (plane_watch(p, mine, TAG(T_IN, i, gen), &I->watching, WANT_IN) < 0) {
+            I->used = 0;
+            i = -2;
+        }
     }
     unsigned long long handle = i >= 0 ? TAG(T_IN, i, p->ins[i].gen) : 0;
+    int err = errno;
     pthread_mutex_unlock(&p->mu);
     if (i < 0) {
         close(mine);
+        errno = err;
+        if (i == -2) return PyErr_SetFromErrno(PyExc_OSError);
         return s < 0 ? unknown("session", h) : PyErr_NoMemory();
     }
     return PyLong_FromUnsignedLongLong(handle);

@@ -156,3 +156,34 @@ def test_a_session_is_never_attached_inside_itself(sandbox: Sandbox) -> None:
     shell.sendline("echo still-$((1+2))")
     shell.expect_exact("still-3")
     assert [s["state"] for s in sandbox.json("list")] == ["running", "running"]
+
+
+def test_only_the_controllers_keys_reach_the_child_as_control_moves(sandbox: Sandbox) -> None:
+    """Keys read by the daemon from two held terminals: the newest interactive one drives,
+    the other observes (its keys dropped) until the driver leaves; a read-only one never
+    drives but may detach."""
+    sid = sandbox.spawn("bash", "--norc", "--noprofile")
+    first, second, watcher = outer_shell(sandbox), outer_shell(sandbox), outer_shell(sandbox)
+    first.sendline(f"ptysup attach {sid}")
+    first.expect(INNER)
+    second.sendline(f"ptysup attach {sid}")
+    second.expect(INNER)
+    watcher.sendline(f"ptysup attach --read-only {sid}")
+    watcher.expect(INNER)
+    first.send("echo from-first-$((1+1))\r")
+    watcher.send("echo from-watcher-$((2+2))\r")
+    second.sendline("echo from-second-$((3+3))")
+    second.expect_exact("from-second-6")
+    first.expect_exact("from-second-6")  # the observer sees what the controller typed
+    out = sandbox.run("read", sid, check=True).stdout.decode()
+    assert "from-first" not in out and "from-watcher" not in out
+    second.sendcontrol("\\")
+    second.expect_exact(f"[ptysup: detached from session {sid}]")
+    first.expect_exact("in control")
+    first.sendline("echo now-first-$((4+4))")
+    first.expect_exact("now-first-8")
+    watcher.expect_exact("now-first-8")
+    watcher.sendcontrol("\\")
+    watcher.expect_exact(f"[ptysup: detached from session {sid}]")
+    first.sendline("exit 3")
+    first.expect_exact("[ptysup: session ended (3)]")

@@ -28,11 +28,11 @@ class PlaneOutput:
         self._session = session
         self._sub = sub
         self._on_event = on_event
-        sub.native = True
         hold = HOLD if sub.lossless else -1
         self._handle: int | None = plane.add_output(
             session.reader.handle, fd, sub.written, hold, self._event
         )
+        sub.native = True
 
     def _event(self, kind: int, value: int, data: bytes | None) -> None:
         self._on_event(kind, value)

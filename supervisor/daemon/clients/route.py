@@ -203,9 +203,12 @@ class Route:
         if self.sub.queued or self.state is not RouteState.TERMINAL:
             return
         assert self._session is not None
-        self._direct = PlaneOutput(
-            plane, self._session, self.sub, self.terminal.fd, self._plane_event
-        )
+        try:
+            self._direct = PlaneOutput(
+                plane, self._session, self.sub, self.terminal.fd, self._plane_event
+            )
+        except OSError:  # a terminal the plane cannot watch: the event loop writes to it
+            self.sub.native = False
 
     def _stop_direct(self) -> None:
         direct, self._direct = self._direct, None

@@ -70,9 +70,7 @@ class TerminalLink:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self.route.run, first)
-                    if self.keys and usable(self.session) is not None:
-                        await self._plane_keys()
-                    elif self.keys:
+                    if self.keys and not await self._plane_keys():
                         await self._reader()
                         nursery.cancel_scope.cancel()
             except (OSError, trio.ClosedResourceError):
@@ -110,17 +108,22 @@ class TerminalLink:
         if plane is not None and self._input is not None:
             plane.set_direct(self._input, self._direct())
 
-    async def _plane_keys(self) -> None:
+    async def _plane_keys(self) -> bool:
+        """Have the byte plane read the keys, until the link ends; False if it cannot."""
         plane = usable(self.session)
-        assert plane is not None and self.session.reader.handle is not None
+        if plane is None or self.session.reader.handle is None:
+            return False
         send, receive = trio.open_memory_channel[tuple[int, bytes | None]](math.inf)
-        self._input = plane.add_input(
-            self.session.reader.handle,
-            self.terminal.fd,
-            self.detach_key,
-            self._direct(),
-            lambda kind, value, data: send.send_nowait((kind, data)),
-        )
+        try:
+            self._input = plane.add_input(
+                self.session.reader.handle,
+                self.terminal.fd,
+                self.detach_key,
+                self._direct(),
+                lambda kind, value, data: send.send_nowait((kind, data)),
+            )
+        except OSError:  # a terminal the plane cannot watch: the event loop reads it
+            return False
         self.sub.on_role = self._role_changed
         async with receive:
             async for kind, data in receive:
@@ -129,12 +132,13 @@ class TerminalLink:
                 if kind == plane.DETACH:
                     self._input = None
                     self.end("detached")
-                    return
+                    return True
                 if kind == plane.HANGUP:
                     self._input = None
                     raise OSError("the terminal was closed")
                 if receive.statistics().current_buffer_used == 0 and self._input is not None:
                     plane.set_direct(self._input, self._direct())
+        return True
 
     def end(self, why: str) -> None:
         """Stop reading and writing the terminal at once (its client is about to take it
