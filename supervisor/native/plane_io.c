@@ -109,7 +109,6 @@ void plane_flush(PlaneObject *p, int o) {
     RingObject *r = p->sess[O->sess].ring;
     long long handle = (long long)TAG(T_OUT, o, O->gen);
     int blocked = 0, gone = 0;
-    pthread_mutex_lock(&r->mu);
     int lost = O->written < ring_start(r); /* it started behind what the ring keeps */
     while (!gone && !lost && O->written < r->end) {
         struct iovec iov[2];
@@ -127,7 +126,6 @@ void plane_flush(PlaneObject *p, int o) {
         }
     }
     int64_t behind = r->end - O->written;
-    pthread_mutex_unlock(&r->mu);
     if (gone || lost || (blocked && O->hold < 0)) {
         plane_emit(p, gone ? EV_HANGUP : EV_RELEASED, handle, O->written, NULL, 0);
         plane_release_out(p, o);
@@ -145,16 +143,26 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
     Sess *S = &p->sess[s];
     RingObject *r = S->ring;
     int64_t total = 0, room = 0;
-    pthread_mutex_lock(&r->mu);
     while (total < budget) {
         room = allowed(p, s);
         if (room <= 0) break;
         int64_t want = room < READ_SIZE ? room : READ_SIZE, span;
-        if (ring_reserve(r, want) < 0) break;
+        /* Only this thread changes the ring: it holds the ring's lock only while it
+           changes what readers may see, never during a system call. The oldest bytes
+           that the read may overwrite stop being kept before it. */
+        pthread_mutex_lock(&r->mu);
+        if (ring_reserve(r, want) < 0) {
+            pthread_mutex_unlock(&r->mu);
+            break;
+        }
         char *dst = ring_tail(r, want, &span);
+        if (r->size + span > r->alloc) r->size = r->alloc - span;
+        pthread_mutex_unlock(&r->mu);
         ssize_t n = read(S->fd, dst, (size_t)span);
         if (n > 0) {
+            pthread_mutex_lock(&r->mu);
             ring_commit(r, n);
+            pthread_mutex_unlock(&r->mu);
             total += n;
             p->reads++;
         } else if (n < 0 && errno == EINTR) {
@@ -167,7 +175,6 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
         }
     }
     int64_t end = r->end;
-    pthread_mutex_unlock(&r->mu);
     long long handle = (long long)sess_tag(p, s);
     if (total && !S->dirty) {
         S->dirty = 1;

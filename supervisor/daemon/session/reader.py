@@ -101,17 +101,21 @@ class Reader:
         if handle is None:
             self.drained.set()
             return
+        told: int | None = None
         try:
             while not self._eof:
                 if self._flow.active and self._flow.congested():
-                    plane.set_limit(handle, self._end())
+                    told = self._end()
+                    plane.set_limit(handle, told)
                     await self._flow.wait(self._end)
                 await self._room(MAX_BATCH)
                 limit = self._limit()
                 if self._flow.carried_here():  # the plane reads no further ahead of them
                     ahead = self._end() + AHEAD
                     limit = ahead if limit is None else min(limit, ahead)
-                plane.set_limit(handle, limit)
+                if limit != told:
+                    plane.set_limit(handle, limit)
+                    told = limit
                 await self._progress.wait()
                 self._progress = trio.Event()
         finally:

@@ -9,12 +9,13 @@ MAX_TAIL = 4096
 
 def last_title(data: bytes) -> str | None:
     """The last window title set by OSC 0 or OSC 2 in `data`, if any."""
-    if b"\x1b]" not in data:
-        return None
-    found = None
-    for match in _TITLE.finditer(data):
-        found = match
-    return found[1].decode("utf-8", "replace") if found else None
+    end = len(data)
+    while (start := max(data.rfind(b"\x1b]0;", 0, end), data.rfind(b"\x1b]2;", 0, end))) >= 0:
+        found = _TITLE.match(data, start)  # from the end: only the last title counts
+        if found:
+            return found[1].decode("utf-8", "replace")
+        end = start
+    return None
 
 
 class TitleScanner:
@@ -24,7 +25,7 @@ class TitleScanner:
         self._tail = b""
 
     def feed(self, data: bytes) -> None:
-        if not self._tail and b"\x1b]" not in data:
+        if not self._tail and (b"\x1b" not in data or b"\x1b]" not in data):  # memchr first
             return
         data = self._tail + data
         title = last_title(data)
