@@ -33,6 +33,8 @@ export function sandbox() {
     PYTHONPATH: ROOT,
     PYTHONDONTWRITEBYTECODE: "1",
   };
+  // scripts/test runs these tests on both byte paths
+  if (process.env.PTYSUP_NATIVE) env.PTYSUP_NATIVE = process.env.PTYSUP_NATIVE;
   return { root, env, project, socket: env.PTYSUP_SOCKET };
 }
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Sandbox, alive, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 PROMPT = "OUTER$ "
 

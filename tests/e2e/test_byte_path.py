@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import make_sandbox
 
+pytestmark = pytest.mark.byte_path
+
 try:
     from supervisor.native import _plane
 except ImportError:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import PTYSUP, Sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 
 def test_run_copies_a_pipe_and_ends_it(sandbox: Sandbox) -> None:

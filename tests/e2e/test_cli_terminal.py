@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import Sandbox
 from tests.e2e.test_attach import PROMPT, outer_shell, stty_state
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 
 def test_run_passes_typed_keys_and_ctrl_c_and_restores_the_terminal(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import PTYSUP, Sandbox, alive, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 LAUNCH = """
 import os, sys

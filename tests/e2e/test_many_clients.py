@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import PTYSUP, Sandbox, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 
 def attach(sandbox: Sandbox, sid: str, *extra: str, size=(24, 80)) -> pexpect.spawn:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import PTYSUP, Sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 if shutil.which("tmux") is None:  # scripts/setup --tests installs it on Debian
     pytest.skip(

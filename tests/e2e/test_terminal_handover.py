@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Sandbox, held_terminals, wait_until
 from tests.e2e.test_attach import PROMPT, ask, outer_shell, stty_state
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 INNER = r"bash-[\d.]+[#$] "
 PTYSUP = str(Path(sys.executable).parent / "ptysup")

@@ -14,7 +14,7 @@ import pytest
 from supervisor.daemon.lifecycle import state
 from tests.conftest import PTYSUP, Sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 COUNTER = (
     "import time\ni = 0\nwhile True:\n    print(i, flush=True)\n    i += 1\n    time.sleep(0.002)\n"

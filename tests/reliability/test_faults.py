@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import PTYSUP, Sandbox, alive, session_pids, wait_until
 from tests.reliability.helpers import children
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.byte_path]
 
 ECHO = "stty -echo; echo ready; while read line; do echo got:$line; done"
 
