@@ -256,6 +256,11 @@ void *plane_thread(void *arg) {
     PlaneObject *p = arg;
     poll_event evs[64];
     long timeout = -1;
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "ptysup-plane");
+#else
+    pthread_setname_np("ptysup-plane");
+#endif
     for (;;) {
         int n = poller_wait(p->poller, evs, 64, timeout);
         if (n < 0) {
