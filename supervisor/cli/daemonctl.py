@@ -1,7 +1,6 @@
 """`status`, `stop` and `upgrade`: the daemon itself."""
 
 import argparse
-import contextlib
 import time
 
 from supervisor.cli import render
@@ -34,6 +33,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    import contextlib
+
     from supervisor.client.blocking import connect
     from supervisor.client.errors import ClientError
 

@@ -1,9 +1,14 @@
 """`ptysup`: parse, make one client call (or a stream of them), render. No logic of its own."""
 
+from __future__ import annotations
+
 import sys
-from collections.abc import Callable
 
 from supervisor.cli.parser import build_parser, command_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MODULES = {
     "status": "daemonctl",
@@ -98,12 +103,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return service.run(args)
 
-    import importlib
-
     from supervisor.cli.common import Failure, failure_status
     from supervisor.client.errors import ClientError, DaemonError
 
-    module = importlib.import_module("supervisor.cli." + MODULES[args.cmd])
+    module = __import__("supervisor.cli." + MODULES[args.cmd], fromlist=["cmd_" + args.cmd])
     handler: Callable[..., int] = getattr(module, "cmd_" + args.cmd)
     try:
         return handler(args)

@@ -1,10 +1,15 @@
 """How the CLI prints sessions and results for people (JSON is printed as is)."""
 
+from __future__ import annotations
+
 import json
 import shlex
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_json(value: Any) -> None:

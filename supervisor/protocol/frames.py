@@ -6,11 +6,16 @@ bytes. A payload starting with 0x01 is an input frame (client to daemon): u32
 subscription, raw bytes.
 """
 
+from __future__ import annotations
+
 import json
 import struct
-from typing import Any
 
 from supervisor.protocol.codes import BAD_REQUEST, LIMIT, ProtocolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 KIND_OUTPUT = 0x00
