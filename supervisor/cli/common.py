@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
     from typing import Any
 
     from supervisor.client.blocking import Client
     from supervisor.protocol.messages import Event, Output
+
+    ParsedArgs = argparse.Namespace | SimpleNamespace
+    """A command line as argparse read it, or supervisor.cli.quick."""
 
 OWN_FAILURE = 125
 RECONNECT_TIMEOUT = 30.0
@@ -36,7 +40,7 @@ notice = fail
 """A remark on stderr that is not a failure, in the same form."""
 
 
-def client(args: argparse.Namespace) -> Client:
+def client(args: ParsedArgs) -> Client:
     from supervisor.client.blocking import connect
 
     return connect(args.socket, autostart=not args.no_start)
