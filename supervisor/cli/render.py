@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 
@@ -36,7 +35,7 @@ def session_table(sessions: list[dict[str, Any]]) -> str:
                 exit_text(s),
                 f"{s['cols']}x{s['rows']}",
                 str(s.get("attached", 0)),
-                shlex.join(s["argv"]),
+                _command_line(s["argv"]),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -50,7 +49,7 @@ def session_details(s: dict[str, Any]) -> str:
     fields = [
         ("id", s["id"]),
         ("name", s.get("name") or "-"),
-        ("command", shlex.join(s["argv"])),
+        ("command", _command_line(s["argv"])),
         ("cwd", s["cwd"]),
         ("pid", s["pid"]),
         ("tty", s.get("tty", "-")),
@@ -116,7 +115,7 @@ def event_text(event: str, fields: dict[str, Any]) -> str:
     stamp = time.strftime("%H:%M:%S")
     if event == "created":
         s = fields["session"]
-        return f"{stamp} created  {s['id']} {shlex.join(s['argv'])}"
+        return f"{stamp} created  {s['id']} {_command_line(s['argv'])}"
     if event == "exited":
         session = {"state": "exited", "signal_name": None, **fields}
         return f"{stamp} exited   {fields['session']} ({exit_text(session)})"
@@ -136,3 +135,9 @@ def count(n: int, noun: str) -> str:
     if n == 0:
         return f"no {noun}"
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _command_line(argv: list[str]) -> str:
+    from shlex import join
+
+    return join(argv)

@@ -13,7 +13,6 @@ from collections import deque
 from supervisor import __version__
 from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
 from supervisor.paths import check_socket_path, resolve_socket
-from supervisor.procfs import alive
 from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection, ClientEvent
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result
@@ -298,6 +297,8 @@ class Client:
                 self.receive(deadline - time.monotonic())
         except ConnectionLost:
             pass
+        from supervisor.procfs import alive
+
         while time.monotonic() < deadline and alive(pid):
             time.sleep(0.01)
         return pid

@@ -43,13 +43,14 @@ def find_opencode(
         directory = entry or os.curdir
         candidate = os.path.join(directory, name)
         looked.append(candidate)
+        if not _is_executable(candidate):
+            continue
         real = os.path.realpath(candidate)
         if os.path.realpath(directory) in skipped or real in skipped:
             continue
         if os.path.dirname(real) in skipped:
             continue
-        if _is_executable(candidate):
-            return candidate
+        return candidate
     raise OpenCodeNotFound(f"no {name} found; looked at {', '.join(looked) or 'nothing'}")
 
 
