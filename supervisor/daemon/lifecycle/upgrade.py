@@ -16,7 +16,6 @@ from supervisor import logs
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.lifecycle import state
 from supervisor.daemon.lifecycle.listener import Listener
-from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
 log = logs.get_logger("supervisor.upgrade")
@@ -43,7 +42,7 @@ def snapshot(daemon: Hub, listener: Listener) -> state.DaemonState:
 async def check_new_image(path: str) -> str | None:
     """Start the installed code far enough to prove that it imports and reads this state;
     None if it does, else what went wrong."""
-    argv = [sys.executable, "-m", "supervisor", "daemon", "--check-state", path]
+    argv = [sys.executable, "-m", "supervisor.daemon", "--check-state", path]
     with trio.move_on_after(CHECK_TIMEOUT):
         done = await trio.run_process(
             argv, stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False
@@ -102,7 +101,7 @@ def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool)
             os.set_inheritable(saved.master, True)
     listener.hand_over()
     log.info("re-executing", sessions=len(final.sessions), state=path)
-    argv = daemon_argv(listener.path, "--resume", path)
+    argv = [sys.executable, "-m", "supervisor.daemon", "--socket", listener.path, "--resume", path]
     if not notify:
         argv.append("--no-notify")
     os.execv(sys.executable, argv)
