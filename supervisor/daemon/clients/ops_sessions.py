@@ -53,9 +53,9 @@ async def status(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
         "platform": sys.platform,
         "python": sys.version.split()[0],
         "gateway": about.gateway(registry.gateway),
-        # Reading the installed packages' versions takes a first status ~20 ms: on a
-        # worker thread, the requests that come with it (right after an upgrade) wait less.
-        "engines": await trio.to_thread.run_sync(about.engines),
+        # Read on a worker thread the first time: the requests that come with the first
+        # status (right after an upgrade) need not wait for it.
+        "engines": about.known_engines() or await trio.to_thread.run_sync(about.engines),
         "limits": {
             "max_sessions": settings.max_sessions,
             "max_connections": settings.max_connections,
