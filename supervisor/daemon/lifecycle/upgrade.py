@@ -81,7 +81,9 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
     # Nothing awaits from here on: the state written is the state handed over.
     try:
         final = snapshot(daemon, listener)
-        path = state.write(final, directory, STATE_NAME)
+        # The new image reads it at once: syncing it to the disk would only lengthen the
+        # pause every session sees.
+        path = state.write(final, directory, STATE_NAME, durable=False)
         _exec(listener, final, path, notifier.enabled)
     except OSError as exc:
         listener.take_back()
