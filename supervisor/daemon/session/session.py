@@ -6,7 +6,6 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -44,6 +43,8 @@ class OffsetError(ValueError):
 
 
 def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
