@@ -24,7 +24,6 @@ from supervisor.daemon.system import procs
 from supervisor.daemon.system.childwatch import wait_exit, wait_gone
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.pty import set_size
-from supervisor.screen import detach_sequence
 
 log = logs.get_logger("supervisor.session")
 
@@ -249,6 +248,8 @@ class Session:
     def restore(self) -> str:
         """What gives a terminal that showed this session back as it was before: every mode
         the session's programs left set, turned off."""
+        from supervisor.screen.modes import detach_sequence
+
         return detach_sequence(self.view.modes())
 
     def attach(self, sub: Subscription, *, read_only: bool) -> None:
