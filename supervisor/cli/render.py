@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -12,6 +11,8 @@ if TYPE_CHECKING:
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -127,6 +128,8 @@ def event_text(event: str, fields: dict[str, Any]) -> str:
         who = fields.get("controller")
         text = "nobody" if not who else who.get("client") or f"sub {who.get('sub')}"
         return f"{stamp} control  {fields['session']} -> {text}"
+    import json
+
     return f"{stamp} {event} {json.dumps(fields)}"
 
 
@@ -137,7 +140,17 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _command_line(argv: list[str]) -> str:
-    from shlex import join
+_SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
 
-    return join(argv)
+
+def _command_line(argv: list[str]) -> str:
+    """shlex.join(argv), without loading re for shlex."""
+    return " ".join(_quoted(arg) for arg in argv)
+
+
+def _quoted(arg: str) -> str:
+    if not arg:
+        return "''"
+    if _SHELL_SAFE.issuperset(arg):
+        return arg
+    return "'" + arg.replace("'", "'\"'\"'") + "'"

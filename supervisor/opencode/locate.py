@@ -1,9 +1,13 @@
 """Finding the real `opencode` and what the probe learnt of it before, cheaply: the CLI's
 `status` and the shim use this without loading the probe itself."""
 
-import json
+from __future__ import annotations
+
 import os
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 CACHE_NAME = "opencode-capabilities.json"
 CACHE_FORMAT = 1
@@ -65,6 +69,8 @@ def cache_key(binary: str) -> tuple[str, str]:
 def load_cache(path: str) -> dict[str, Mapping[str, object]]:
     try:
         with open(path, encoding="utf-8") as f:
+            import json
+
             data = json.load(f)
     except (OSError, ValueError):
         return {}

@@ -6,7 +6,7 @@ Plain tuple classes rather than NamedTuple: every `ptysup` call imports this mod
 
 from __future__ import annotations
 
-from operator import itemgetter
+from _operator import itemgetter  # operator.itemgetter, without loading operator.py
 
 from supervisor.protocol.codes import BAD_REQUEST, ProtocolError
 
