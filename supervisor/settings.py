@@ -7,7 +7,6 @@ anything else at every start, an upgrade in place included.
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -122,6 +121,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"PTYSUP_CONFIG: no such file: {path}")
     from_file: dict[str, object] = {}
     if path is not None:
+        import tomllib
+
         try:
             with open(path, "rb") as f:
                 from_file = tomllib.load(f)

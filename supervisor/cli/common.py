@@ -1,14 +1,22 @@
 """What the commands share: the connection, the spawn request, failures, the output."""
 
-import argparse
+from __future__ import annotations
+
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
+    from typing import Any
+
     from supervisor.client.blocking import Client
     from supervisor.protocol.messages import Event, Output
+
+    ParsedArgs = argparse.Namespace | SimpleNamespace
+    """A command line as argparse read it, or supervisor.cli.quick."""
 
 OWN_FAILURE = 125
 RECONNECT_TIMEOUT = 30.0
@@ -32,7 +40,7 @@ notice = fail
 """A remark on stderr that is not a failure, in the same form."""
 
 
-def client(args: argparse.Namespace) -> "Client":
+def client(args: ParsedArgs) -> Client:
     from supervisor.client.blocking import connect
 
     return connect(args.socket, autostart=not args.no_start)
@@ -94,7 +102,7 @@ def write_out(data: bytes) -> None:
     out.flush()
 
 
-def next_for(client: "Client", sub: int, timeout: float | None) -> "Output | Event | None":
+def next_for(client: Client, sub: int, timeout: float | None) -> Output | Event | None:
     from supervisor.protocol.messages import Event, Output
 
     while True:
@@ -121,7 +129,7 @@ def reconnect_status(socket_path: str | None, timeout: float) -> dict[str, Any] 
 
 def follow_again(
     socket_path: str | None, sid: str, since: int, daemon_pid: int | None
-) -> "tuple[Client, int]":
+) -> tuple[Client, int]:
     """After the daemon restarted in place: subscribe again where the output stopped.
     A different daemon (one started after a crash) does not have our session."""
     from supervisor.client.blocking import connect

@@ -1,14 +1,20 @@
 """`status`, `stop` and `upgrade`: the daemon itself."""
 
-import argparse
-import contextlib
+from __future__ import annotations
+
 import time
 
 from supervisor.cli import render
 from supervisor.cli.common import Failure, client, reconnect_status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
-def cmd_status(args: argparse.Namespace) -> int:
+    from supervisor.cli.common import ParsedArgs
+
+
+def cmd_status(args: ParsedArgs) -> int:
     with client(args) as c:
         status = c.status()
     status.setdefault("engines", {})["opencode"] = _opencode(status.get("socket"))
@@ -34,6 +40,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    import contextlib
+
     from supervisor.client.blocking import connect
     from supervisor.client.errors import ClientError
 

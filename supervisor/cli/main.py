@@ -1,9 +1,16 @@
 """`ptysup`: parse, make one client call (or a stream of them), render. No logic of its own."""
 
-import sys
-from collections.abc import Callable
+from __future__ import annotations
 
-from supervisor.cli.parser import build_parser, command_of
+import sys
+
+from supervisor.cli import quick
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from types import SimpleNamespace
 
 MODULES = {
     "status": "daemonctl",
@@ -51,28 +58,13 @@ OP_PREFIX = (
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    command = command_of(given)
-    known = command in MODULES or command in ALIASES or command in ("daemon", "service")
-    parser = build_parser(command if known else None)
-    args = parser.parse_args(given)
-    if args.version:
-        from supervisor import __version__
-
-        print(f"ptysup {__version__}")
-        return 0
-    if args.cmd is None:
-        parser.print_help(sys.stderr)
-        return 2
+    args: argparse.Namespace | SimpleNamespace | None = quick.parse(given)
+    if args is None:
+        parsed = _parse(given)
+        if isinstance(parsed, int):
+            return parsed
+        args = parsed
     args.cmd = ALIASES.get(args.cmd, args.cmd)
-    if args.cmd in ("spawn", "new", "run"):
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        if not command:
-            parser.error(f"{args.cmd}: give the command to run after --")
-        args.command = command
-    if args.cmd == "new" and args.attach_existing and not args.name:
-        parser.error("new -A: give the session's name with --name")
-    if args.cmd == "write" and args.text == ["-"]:
-        args.text = None
     if args.cmd == "daemon":
         from supervisor.daemon.lifecycle.main import run
         from supervisor.paths import resolve_socket
@@ -98,12 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return service.run(args)
 
-    import importlib
-
     from supervisor.cli.common import Failure, failure_status
     from supervisor.client.errors import ClientError, DaemonError
 
-    module = importlib.import_module("supervisor.cli." + MODULES[args.cmd])
+    module = __import__("supervisor.cli." + MODULES[args.cmd], fromlist=["cmd_" + args.cmd])
     handler: Callable[..., int] = getattr(module, "cmd_" + args.cmd)
     try:
         return handler(args)
@@ -116,6 +106,34 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 141
     return failure_status(args.cmd)
+
+
+def _parse(given: list[str]) -> argparse.Namespace | int:
+    """The full parser's reading of the command line, or the status to exit with."""
+    from supervisor.cli.parser import build_parser, command_of
+
+    command = command_of(given)
+    known = command in MODULES or command in ALIASES or command in ("daemon", "service")
+    parser = build_parser(command if known else None)
+    args = parser.parse_args(given)
+    if args.version:
+        from supervisor import __version__
+
+        print(f"ptysup {__version__}")
+        return 0
+    if args.cmd is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.cmd in ("spawn", "new", "run"):
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if not command:
+            parser.error(f"{args.cmd}: give the command to run after --")
+        args.command = command
+    if args.cmd == "new" and args.attach_existing and not args.name:
+        parser.error("new -A: give the session's name with --name")
+    if args.cmd == "write" and args.text == ["-"]:
+        args.text = None
+    return args
 
 
 def _plain(message: str) -> str:

@@ -3,7 +3,6 @@
 import argparse
 import os
 
-from supervisor.cli import service
 from supervisor.cli.argtypes import (
     detach_key_arg,
     dimension_arg,
@@ -386,5 +385,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("events", "stream what happens to sessions, one line per event")
     p.add_argument("--json", action="store_true")
 
-    service.add_parser(sub, add)
+    if only in (None, "service"):
+        from supervisor.cli import service
+
+        service.add_parser(sub, add)
     return parser

@@ -1,13 +1,18 @@
 """How the CLI prints sessions and results for people (JSON is printed as is)."""
 
-import json
-import shlex
+from __future__ import annotations
+
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -31,7 +36,7 @@ def session_table(sessions: list[dict[str, Any]]) -> str:
                 exit_text(s),
                 f"{s['cols']}x{s['rows']}",
                 str(s.get("attached", 0)),
-                shlex.join(s["argv"]),
+                _command_line(s["argv"]),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -45,7 +50,7 @@ def session_details(s: dict[str, Any]) -> str:
     fields = [
         ("id", s["id"]),
         ("name", s.get("name") or "-"),
-        ("command", shlex.join(s["argv"])),
+        ("command", _command_line(s["argv"])),
         ("cwd", s["cwd"]),
         ("pid", s["pid"]),
         ("tty", s.get("tty", "-")),
@@ -114,7 +119,7 @@ def event_text(event: str, fields: dict[str, Any]) -> str:
     stamp = time.strftime("%H:%M:%S")
     if event == "created":
         s = fields["session"]
-        return f"{stamp} created  {s['id']} {shlex.join(s['argv'])}"
+        return f"{stamp} created  {s['id']} {_command_line(s['argv'])}"
     if event == "exited":
         session = {"state": "exited", "signal_name": None, **fields}
         return f"{stamp} exited   {fields['session']} ({exit_text(session)})"
@@ -126,6 +131,8 @@ def event_text(event: str, fields: dict[str, Any]) -> str:
         who = fields.get("controller")
         text = "nobody" if not who else who.get("client") or f"sub {who.get('sub')}"
         return f"{stamp} control  {fields['session']} -> {text}"
+    import json
+
     return f"{stamp} {event} {json.dumps(fields)}"
 
 
@@ -134,3 +141,19 @@ def count(n: int, noun: str) -> str:
     if n == 0:
         return f"no {noun}"
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+_SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def _command_line(argv: list[str]) -> str:
+    """shlex.join(argv), without loading re for shlex."""
+    return " ".join(_quoted(arg) for arg in argv)
+
+
+def _quoted(arg: str) -> str:
+    if not arg:
+        return "''"
+    if _SHELL_SAFE.issuperset(arg):
+        return arg
+    return "'" + arg.replace("'", "'\"'\"'") + "'"

@@ -1,6 +1,7 @@
 """Commands on sessions as a whole: spawn, list, info, rename, kill, resize, rm, prune, wait."""
 
-import argparse
+from __future__ import annotations
+
 import time
 
 from supervisor.cli import render
@@ -13,6 +14,12 @@ from supervisor.cli.common import (
     spawn_request,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from supervisor.cli.common import ParsedArgs
+
 
 def cmd_spawn(args: argparse.Namespace) -> int:
     with client(args) as c:
@@ -24,7 +31,7 @@ def cmd_spawn(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: ParsedArgs) -> int:
     with client(args) as c:
         sessions = c.list(dict(getattr(args, "label", None) or []))
     if args.json:
@@ -34,7 +41,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args: ParsedArgs) -> int:
     with client(args) as c:
         session = c.info(args.session)
     if args.json:

@@ -1,9 +1,13 @@
 """Finding the real `opencode` and what the probe learnt of it before, cheaply: the CLI's
 `status` and the shim use this without loading the probe itself."""
 
-import json
+from __future__ import annotations
+
 import os
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 CACHE_NAME = "opencode-capabilities.json"
 CACHE_FORMAT = 1
@@ -43,13 +47,14 @@ def find_opencode(
         directory = entry or os.curdir
         candidate = os.path.join(directory, name)
         looked.append(candidate)
+        if not _is_executable(candidate):
+            continue
         real = os.path.realpath(candidate)
         if os.path.realpath(directory) in skipped or real in skipped:
             continue
         if os.path.dirname(real) in skipped:
             continue
-        if _is_executable(candidate):
-            return candidate
+        return candidate
     raise OpenCodeNotFound(f"no {name} found; looked at {', '.join(looked) or 'nothing'}")
 
 
@@ -64,6 +69,8 @@ def cache_key(binary: str) -> tuple[str, str]:
 def load_cache(path: str) -> dict[str, Mapping[str, object]]:
     try:
         with open(path, encoding="utf-8") as f:
+            import json
+
             data = json.load(f)
     except (OSError, ValueError):
         return {}

@@ -1,7 +1,8 @@
 """A client's end of a connection, sans-io."""
 
+from __future__ import annotations
+
 import itertools
-from typing import Any
 
 from supervisor.protocol.codes import BAD_REQUEST, ProtocolError
 from supervisor.protocol.frames import (
@@ -24,6 +25,10 @@ from supervisor.protocol.messages import (
     hello_message,
     parse_hello,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ClientEvent = Hello | Result | Error | Event | Output
 

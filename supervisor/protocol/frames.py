@@ -6,11 +6,16 @@ bytes. A payload starting with 0x01 is an input frame (client to daemon): u32
 subscription, raw bytes.
 """
 
-import json
+from __future__ import annotations
+
 import struct
-from typing import Any
 
 from supervisor.protocol.codes import BAD_REQUEST, LIMIT, ProtocolError
+from supervisor.protocol.wirejson import dumps, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 KIND_OUTPUT = 0x00
@@ -26,12 +31,9 @@ MAX_SUB = 2**32 - 1
 MAX_OFFSET = 2**64 - 1
 MAX_JSON_DEPTH = 32
 
-# ASCII output: a lone surrogate a client sent in a string can always be echoed back.
-_json_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-
 
 def encode_control(message: dict[str, Any]) -> bytes:
-    payload = _json_encoder.encode(message).encode("utf-8")
+    payload = dumps(message).encode("utf-8")
     return _LEN.pack(len(payload)) + payload
 
 
@@ -106,22 +108,11 @@ def _check_depth(value: Any, depth: int = 0) -> None:
             _check_depth(item, depth + 1)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text} is out of range")
-    return value
-
-
 def decode_json(payload: bytes) -> dict[str, Any]:
     """Parse a control payload into a dict, or raise a (non-fatal) ProtocolError."""
     try:
         text = payload.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = loads(text)
     except UnicodeDecodeError as exc:
         raise ProtocolError(BAD_REQUEST, f"control message is not UTF-8: {exc.reason}") from None
     except (ValueError, RecursionError) as exc:

@@ -1,11 +1,15 @@
 """Which engine runs: the first one whose binding imports, in order of speed, unless
 PTYSUP_SCREEN_ENGINE names one."""
 
+from __future__ import annotations
+
 import importlib
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from supervisor.screen.types import Engine
+if TYPE_CHECKING:
+    from supervisor.screen.types import Engine
 
 ENV = "PTYSUP_SCREEN_ENGINE"
 # name -> (module, class), fastest first
@@ -15,7 +19,7 @@ ENGINES = {
     "pyte": ("supervisor.screen.pyte_engine", "PyteEngine"),
 }
 
-Factory = Callable[[int, int, int], Engine]
+Factory = Callable[[int, int, int], "Engine"]
 
 
 class EngineUnavailable(RuntimeError):

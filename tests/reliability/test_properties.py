@@ -11,7 +11,7 @@ from supervisor.protocol.requests import OPS, WriteArgs, parse_args
 
 pytestmark = pytest.mark.slow
 
-FIELDS = sorted({name for model in OPS.values() for name in model.model_fields} | {"zz"})
+FIELDS = sorted({name for model in OPS.values() for name in model.fields} | {"zz"})
 scalars = (
     st.none()
     | st.booleans()

@@ -13,10 +13,23 @@ def gateway(gw: "Gateway | None") -> dict[str, Any] | None:
 
 
 DISTRIBUTIONS = {"ghostty": "pyghostty", "avt": "pyavt", "pyte": "pyte"}
+_engines: dict[str, str] = {}
+
+
+def known_engines() -> dict[str, str] | None:
+    """What `engines` found, once it has run in this image."""
+    return dict(_engines) if _engines else None
 
 
 def engines() -> dict[str, str]:
-    """Named from the installed packages, without loading a native engine on the event loop."""
+    """Named from the installed packages, without loading a native engine on the event loop;
+    read once per image (importlib.metadata takes a good part of 20 ms)."""
+    if not _engines:
+        _engines.update(_installed_engines())
+    return dict(_engines)
+
+
+def _installed_engines() -> dict[str, str]:
     from importlib import metadata
 
     from supervisor.screen import expected_engine

@@ -54,7 +54,9 @@ async def status(hub: Hub, call: Call, args: NoArgs) -> dict[str, Any]:
         "platform": sys.platform,
         "python": sys.version.split()[0],
         "gateway": about.gateway(registry.gateway),
-        "engines": about.engines(),
+        # Read on a worker thread the first time: the requests that come with the first
+        # status (right after an upgrade) need not wait for it.
+        "engines": about.known_engines() or await trio.to_thread.run_sync(about.engines),
         "byte_path": byteplane.describe(),
         "limits": {
             "max_sessions": settings.max_sessions,

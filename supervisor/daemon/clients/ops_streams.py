@@ -17,7 +17,6 @@ from supervisor.protocol.requests import (
     SubscribeArgs,
     UnsubscribeArgs,
 )
-from supervisor.screen.fit import fitted
 
 
 @op("subscribe")
@@ -52,6 +51,8 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
         with session.view.holding() as (since, engine):
             size = (args.cols, args.rows)
             if args.read_only and args.cols and args.rows and size != engine.size:
+                from supervisor.screen.fit import fitted
+
                 redraw = fitted(engine, args.cols, args.rows)  # an observer of another size
             else:
                 redraw = engine.ansi()

@@ -33,7 +33,6 @@ from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
 from supervisor.protocol.frames import encode_control
 from supervisor.protocol.messages import event_message
-from supervisor.screen.fit import fitted
 
 SETTLE = 0.05
 """After output went to the client (a flood), how long before the daemon takes over the
@@ -352,6 +351,8 @@ class Route:
             if fits:
                 redraw = engine.ansi()
             else:
+                from supervisor.screen.fit import fitted
+
                 redraw = fitted(engine, sub.cols or engine.size[0], sub.rows or engine.size[1])
         if fits:
             sub.discard_before(offset)

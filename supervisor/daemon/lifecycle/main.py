@@ -13,14 +13,13 @@ import trio
 from supervisor import logs, native
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.clients.server import Server
-from supervisor.daemon.lifecycle import crash, state, upgrade
+from supervisor.daemon.lifecycle import state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
 from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.session import screenview
 from supervisor.daemon.system import procs
 from supervisor.opencode import shim
 from supervisor.paths import resolve_socket
-from supervisor.service.activation import ActivationError, inherited_listener
 from supervisor.service.notify import Notifier
 from supervisor.settings import Settings, SettingsError, load_settings
 
@@ -76,6 +75,8 @@ def run(
         return 1
     if resume is not None:
         return _resume(settings, socket_path, resume, notify)
+    from supervisor.service.activation import ActivationError, inherited_listener
+
     stored: dict[str, int] = {}
     try:
         inherited = inherited_listener(
@@ -190,6 +191,8 @@ async def _serve(
             daemon.registry.adopt(resumed.sessions, resumed.next_id)
         fdstore = None
         if notifier.enabled:
+            from supervisor.daemon.lifecycle import crash
+
             fdstore = crash.FdStore(notifier, os.path.dirname(socket_path))
             if stored:
                 crash.recover(daemon.registry, os.path.dirname(socket_path), stored, notifier)

@@ -101,14 +101,16 @@ def loads(data: bytes) -> DaemonState:
         raise StateError(f"the state file is damaged: {exc!r}") from None
 
 
-def write(state: DaemonState, directory: str, name: str = "state") -> str:
-    """Write the state atomically as `directory/name` (0600); return its path."""
+def write(state: DaemonState, directory: str, name: str = "state", *, durable: bool = True) -> str:
+    """Write the state atomically as `directory/name` (0600); return its path. Not
+    `durable`, it is not synced to the disk: for a reader that runs before any reboot."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(dumps(state))
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         path = os.path.join(directory, name)
         os.replace(tmp, path)
     except BaseException:

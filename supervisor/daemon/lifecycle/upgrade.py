@@ -17,7 +17,6 @@ from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.lifecycle import state
 from supervisor.daemon.lifecycle.listener import Listener
 from supervisor.daemon.session import plane as byteplane
-from supervisor.paths import daemon_argv
 from supervisor.service.notify import Notifier
 
 log = logs.get_logger("supervisor.upgrade")
@@ -44,7 +43,7 @@ def snapshot(daemon: Hub, listener: Listener) -> state.DaemonState:
 async def check_new_image(path: str) -> str | None:
     """Start the installed code far enough to prove that it imports and reads this state;
     None if it does, else what went wrong."""
-    argv = [sys.executable, "-m", "supervisor", "daemon", "--check-state", path]
+    argv = [sys.executable, "-m", "supervisor.daemon", "--check-state", path]
     with trio.move_on_after(CHECK_TIMEOUT):
         done = await trio.run_process(
             argv, stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False
@@ -87,7 +86,9 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
         plane.dispatch()
     try:
         final = snapshot(daemon, listener)
-        path = state.write(final, directory, STATE_NAME)
+        # The new image reads it at once: syncing it to the disk would only lengthen the
+        # pause every session sees.
+        path = state.write(final, directory, STATE_NAME, durable=False)
         _exec(listener, final, path, notifier.enabled)
     except OSError as exc:
         listener.take_back()
@@ -109,7 +110,7 @@ def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool)
             os.set_inheritable(saved.master, True)
     listener.hand_over()
     log.info("re-executing", sessions=len(final.sessions), state=path)
-    argv = daemon_argv(listener.path, "--resume", path)
+    argv = [sys.executable, "-m", "supervisor.daemon", "--socket", listener.path, "--resume", path]
     if not notify:
         argv.append("--no-notify")
     os.execv(sys.executable, argv)

@@ -12,19 +12,24 @@ Every call on the engine holds `_lock` (a thread lock: the worker feeds under it
 `fed` changes under it too, so a snapshot taken under the lock is the screen at `fed`.
 """
 
+from __future__ import annotations
+
 import contextlib
 import re
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from supervisor import logs
 from supervisor.daemon.session.ring import Ring
 from supervisor.daemon.system.procs import background_thread
-from supervisor.screen import Engine, EngineUnavailable, Modes, expected_engine, open_engine
+from supervisor.screen.choose import EngineUnavailable, expected_engine, open_engine
+
+if TYPE_CHECKING:
+    from supervisor.screen.types import Engine, Modes
 
 log = logs.get_logger("supervisor.screen")
 
@@ -156,9 +161,8 @@ class ScreenView:
             return size  # the engine starts over once the flood is past
         capacity = self._ring.capacity
         wanted = min(size, max(1, capacity // 2))
-        # Loading the engine is once per daemon: wait for it. Parsing output the engine
-        # handles fast (text, at well over 100 MB/s) is worth a wait; parsing it slowly
-        # (random bytes) is not, beyond MAX_HOLD in all until the engine has caught up.
+        # Loading the engine (once per daemon) is worth a wait, so is parsing text (well over
+        # 100 MB/s); parsing random bytes is not, beyond MAX_HOLD in all until it has caught up.
         while True:
             slow = self._rate < SLOW_RATE
             budget = (MAX_HOLD - self._waited) if self._engine is not None and slow else LOAD_HOLD
@@ -169,7 +173,7 @@ class ScreenView:
                         return size
                     self._wakeup.set()
                     self._start_feeder()
-                    await self._wait_progress()
+                    await self._progress.wait()
                 self._waited += trio.current_time() - began
                 return min(size, free)
             self._waited += trio.current_time() - began
@@ -264,9 +268,6 @@ class ScreenView:
             self.fed = stop
             self._apply_sizes()
 
-    async def _wait_progress(self) -> None:
-        await self._progress.wait()
-
     # -- reading the screen --------------------------------------------------------------
 
     async def caught_up(self) -> None:
@@ -278,7 +279,7 @@ class ScreenView:
             while self.fed < target and not self._failed:
                 self._wakeup.set()
                 self._start_feeder()
-                await self._wait_progress()
+                await self._progress.wait()
         else:
             await self._feed_lazily(target)
 
@@ -313,6 +314,8 @@ class ScreenView:
     def modes(self) -> Modes:
         """The modes the session's programs left set (for giving a terminal back)."""
         if self._engine is None and self._saved is None:
+            from supervisor.screen.types import Modes
+
             return Modes()  # no output seen: the defaults, without loading an engine
         with self.holding() as (_, engine):
             return engine.snapshot().modes

@@ -6,7 +6,6 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -26,7 +25,6 @@ from supervisor.daemon.system import procs
 from supervisor.daemon.system.childwatch import wait_exit, wait_gone
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.pty import set_size
-from supervisor.screen import detach_sequence
 
 log = logs.get_logger("supervisor.session")
 
@@ -45,6 +43,8 @@ class OffsetError(ValueError):
 
 
 def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -285,6 +285,8 @@ class Session:
     def restore(self) -> str:
         """What gives a terminal that showed this session back as it was before: every mode
         the session's programs left set, turned off."""
+        from supervisor.screen.modes import detach_sequence
+
         return detach_sequence(self.view.modes())
 
     def attach(self, sub: Subscription, *, read_only: bool) -> None:

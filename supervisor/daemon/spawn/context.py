@@ -4,11 +4,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from supervisor.opencode.project import Project, project_for, resolve_directory
+if TYPE_CHECKING:
+    from supervisor.opencode.project import Project
 
 EXPLICIT = "explicit"
 PARENT_SESSION = "parent-session"
@@ -53,13 +54,13 @@ class ProjectCache:
     a project id only changes when a repository gains its first commit or a remote."""
 
     def __init__(
-        self, resolve: Callable[[str], Project] = project_for, ttl: float = CACHE_SECONDS
+        self, resolve: "Callable[[str], Project] | None" = None, ttl: float = CACHE_SECONDS
     ) -> None:
-        self._resolve = resolve
+        self._resolve = resolve or _project_for
         self._ttl = ttl
         self._entries: dict[str, tuple[float, Project]] = {}
 
-    async def get(self, directory: str) -> Project:
+    async def get(self, directory: str) -> "Project":
         now = time.monotonic()
         hit = self._entries.get(directory)
         if hit is not None and now - hit[0] < self._ttl:
@@ -94,7 +95,15 @@ async def decide(
     return await _from_directory(cache, cwd, CWD)
 
 
+def _project_for(directory: str) -> "Project":
+    from supervisor.opencode.project import project_for
+
+    return project_for(directory)
+
+
 async def _from_directory(cache: ProjectCache, directory: str, source: str) -> Context:
+    from supervisor.opencode.project import resolve_directory
+
     resolved = resolve_directory(directory)
     project = await cache.get(resolved)
     return Context(resolved, project.id, source, None, project.worktree)
