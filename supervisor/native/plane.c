@@ -114,8 +114,7 @@ static void drop_everything(PlaneObject *p) {
 static PyObject *plane_close(PlaneObject *p, PyObject *unused) {
     if (p->running) {
         char one = 1;
-        if (write(p->stop_w, &one, 1) < 0) { /* the pipe is never full: one byte, once */
-        }
+        (void)!write(p->stop_w, &one, 1); /* the pipe is never full: one byte, once */
         Py_BEGIN_ALLOW_THREADS
         pthread_join(p->thread, NULL);
         Py_END_ALLOW_THREADS
@@ -399,25 +398,3 @@ PyTypeObject PlaneType = {
     .tp_dealloc = (destructor)plane_dealloc,
     .tp_methods = plane_methods,
 };
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_plane", "pty-supervisor's byte path in compiled code.", -1, NULL};
-
-PyMODINIT_FUNC PyInit__plane(void) {
-    if (PyType_Ready(&RingType) < 0 || PyType_Ready(&PlaneType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) return NULL;
-    Py_INCREF(&RingType);
-    Py_INCREF(&PlaneType);
-    PyModule_AddObject(m, "Ring", (PyObject *)&RingType);
-    PyModule_AddObject(m, "Plane", (PyObject *)&PlaneType);
-    PyModule_AddIntConstant(m, "DATA", EV_DATA);
-    PyModule_AddIntConstant(m, "EOF", EV_EOF);
-    PyModule_AddIntConstant(m, "HELD", EV_HELD);
-    PyModule_AddIntConstant(m, "FLOWING", EV_FLOWING);
-    PyModule_AddIntConstant(m, "RELEASED", EV_RELEASED);
-    PyModule_AddIntConstant(m, "INPUT", EV_INPUT);
-    PyModule_AddIntConstant(m, "DETACH", EV_DETACH);
-    PyModule_AddIntConstant(m, "HANGUP", EV_HANGUP);
-    return m;
-}
