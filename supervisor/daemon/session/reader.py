@@ -21,9 +21,6 @@ from supervisor.daemon.system.fd import OwnedFd
 
 READ_SIZE = 65536
 MAX_BATCH = 256 * 1024
-AHEAD = 4 * MAX_BATCH
-"""On the byte plane, how far its thread may read ahead of a lossless subscriber that the
-event loop feeds: as far as it would read in a few batches."""
 ECHO_WAIT = 0.0002
 """After a keystroke, how long the reader waits for the terminal's answer before it goes
 back to the event loop: a typed key's echo then goes out without a trip through it."""
@@ -90,7 +87,10 @@ class Reader:
             self._plane = None
             return False
         try:
-            self.handle = self._plane.add_session(self._master.fd, self._ring, -1, self._on_event)
+            # nothing is read until the reader's loop says how far (its first step)
+            self.handle = self._plane.add_session(
+                self._master.fd, self._ring, self._end(), self._on_event
+            )
         except OSError:
             self._plane = None
             return False
@@ -101,7 +101,7 @@ class Reader:
         if handle is None:
             self.drained.set()
             return
-        told: int | None = None
+        told: int | None = -1  # the loop's first step always tells
         try:
             while not self._eof:
                 if self._flow.active and self._flow.congested():
@@ -110,9 +110,6 @@ class Reader:
                     await self._flow.wait(self._end)
                 await self._room(MAX_BATCH)
                 limit = self._limit()
-                if self._flow.carried_here():  # the plane reads no further ahead of them
-                    ahead = self._end() + AHEAD
-                    limit = ahead if limit is None else min(limit, ahead)
                 if limit != told:
                     plane.set_limit(handle, limit)
                     told = limit

@@ -29,6 +29,9 @@ from supervisor.daemon.system.pty import set_size
 log = logs.get_logger("supervisor.session")
 
 REPLAY_CHUNK = 256 * 1024
+AHEAD = 1024 * 1024
+"""On the byte plane, how far its thread may read past the output handed to a lossless
+subscriber of the event loop (at most half the ring)."""
 POLL = 0.02
 
 Emit = Callable[..., None]
@@ -194,11 +197,16 @@ class Session:
 
     def _read_limit(self) -> int | None:
         """How far the byte plane may fill the ring: not past output the engine has not
-        seen, while it follows every byte."""
+        seen, while it follows every byte, nor far past what a lossless subscriber that
+        the event loop feeds was handed."""
         view = self.view
-        if view.free() >= 2**61 or view.giving_way:
-            return None
-        return view.fed + self.ring.capacity
+        limit = None
+        if view.free() < 2**61 and not view.giving_way:
+            limit = view.fed + self.ring.capacity
+        if self.flow.carried_here():
+            ahead = self.published + min(AHEAD, self.ring.capacity // 2)
+            limit = ahead if limit is None else min(limit, ahead)
+        return limit
 
     def _fan_out(self, offset: int, data: bytes) -> None:
         self.published = offset + len(data)
