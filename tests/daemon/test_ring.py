@@ -98,10 +98,19 @@ TestRing = RingMachine.TestCase
 TestRing.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 
 
+try:
+    from supervisor.native._plane import Ring as NativeRing
+except ImportError:  # the compiled byte plane is not built here
+    NativeRing = None
+
+RINGS = [Ring] + ([NativeRing] if NativeRing is not None else [])
+
+
+@pytest.mark.parametrize("ring_type", RINGS, ids=lambda t: t.__module__)
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 5000), st.lists(st.binary(max_size=3000), max_size=20), st.data())
-def test_random_appends_and_reads(capacity, chunks, data):
-    ring = Ring(capacity)
+def test_random_appends_and_reads(ring_type, capacity, chunks, data):
+    ring = ring_type(capacity)
     model = b""
     for chunk in chunks:
         ring.append(chunk)

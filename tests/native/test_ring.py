@@ -2,8 +2,7 @@
 `capacity` bytes, by absolute offset."""
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import settings
 
 from tests.daemon.test_ring import RingMachine
 
@@ -28,20 +27,6 @@ class NativeRingMachine(RingMachine):
 
 TestNativeRing = NativeRingMachine.TestCase
 TestNativeRing.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.integers(1, 5000), st.lists(st.binary(max_size=3000), max_size=20), st.data())
-def test_random_appends_and_reads(capacity, chunks, data):
-    ring = Ring(capacity)
-    model = b""
-    for chunk in chunks:
-        ring.append(chunk)
-        model += chunk
-    since = data.draw(st.integers(0, len(model)))
-    start, got = ring.read(since)
-    assert start == max(since, len(model) - capacity)
-    assert got == model[start:]
 
 
 def test_memory_grows_with_the_output_only():
