@@ -27,7 +27,7 @@ import trio
 from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.planeout import PlaneOutput, usable
 from supervisor.daemon.session.flow import PATIENCE
-from supervisor.daemon.session.session import Session
+from supervisor.daemon.session.session import CATCH_UP, Session
 from supervisor.daemon.session.subscription import Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
@@ -40,8 +40,7 @@ writing again: in a flood the terminal would only fill up again at once."""
 HOLD = 64 * 1024
 """How far the terminal may fall behind before the session stops reading for it: the
 terminal then takes the output in large writes rather than one chunk per wake-up."""
-REDRAW_INTERVAL = 0.5
-FIT_INTERVAL = 0.1
+REDRAW_INTERVAL, FIT_INTERVAL = 0.5, 0.1
 
 
 class RouteState(Enum):
@@ -77,6 +76,7 @@ class Route:
         self._spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
         """For a relayed attach: starts the task that sends it fitted redraws."""
         self._fitting = False
+        self._skipped = False
         self._direct: PlaneOutput | None = None
         self._held = False
         """The byte plane holds the child back for this terminal, which lags."""
@@ -186,6 +186,7 @@ class Route:
             self._relay()
         elif poured is Poured.SKIPPED:
             self.state = RouteState.HELD
+            self._skipped = True  # the task redraws before it writes what came after
             self._wakeup.set()
         elif self.sub.ended:
             self._end("ended")
@@ -320,6 +321,9 @@ class Route:
                 continue
             while self.terminal is not None:
                 self.state = RouteState.HELD
+                if self._skipped:
+                    self._skipped = False
+                    await self._redraw()
                 poured = self.sub.pour(self.terminal.fd, self.outbox.control)
                 if poured is Poured.SKIPPED:
                     await self._redraw()
@@ -344,7 +348,8 @@ class Route:
             await trio.sleep(wait)
         self._last_redraw = time.monotonic()
         view = self._session.view
-        await view.caught_up()
+        with trio.move_on_after(CATCH_UP):  # a session that ended stops feeding its engine
+            await view.caught_up()
         fits = self._fits()
         sub = self.sub
         with view.holding() as (offset, engine):
@@ -379,7 +384,8 @@ class Route:
             await trio.sleep(wait)
         self._last_redraw = time.monotonic()
         view = self._session.view
-        await view.caught_up()
+        with trio.move_on_after(CATCH_UP):  # a session that ended stops feeding its engine
+            await view.caught_up()
         with view.holding() as (offset, engine):
             redraw = engine.ansi()
         self.sub.discard_before(offset)

@@ -29,6 +29,8 @@ from supervisor.daemon.system.pty import set_size
 log = logs.get_logger("supervisor.session")
 
 REPLAY_CHUNK = 256 * 1024
+CATCH_UP = 5.0
+"""At the end of the output, how long the screen engine may take to see the rest."""
 AHEAD = 1024 * 1024
 """On the byte plane, how far its thread may read past the output handed to a lossless
 subscriber of the event loop (at most half the ring)."""
@@ -231,8 +233,8 @@ class Session:
             with contextlib.suppress(OSError):
                 self.reader.drain_once(max(1, self.view.free()))
         if self.view.threaded:  # a lazy engine would parse on the event loop: not at exit
-            with trio.move_on_after(drain_timeout):
-                await self.view.caught_up()  # the modes to undo are those the program left
+            with trio.move_on_after(CATCH_UP):  # the modes to undo are those the program
+                await self.view.caught_up()  # left; a redraw waiting for it ends with it
         self._publish_ring()
         self._exited()
         for sub in list(self.subscribers.values()):
