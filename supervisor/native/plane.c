@@ -31,47 +31,30 @@ static int own_dup(int fd) {
     return mine;
 }
 
-/* A free slot in an array of `size`-byte items that start with `int used`; -1 on no memory. */
-static int free_slot(void **array, int *count, size_t size) {
-    for (int k = 0; k < *count; k++)
-        if (!*(int *)((char *)*array + (size_t)k * size)) return k;
-    int grown = *count ? *count * 2 : 16;
-    void *more = realloc(*array, size * (size_t)grown);
-    if (more == NULL) return -1;
-    memset((char *)more + size * (size_t)*count, 0, size * (size_t)(grown - *count));
-    *array = more;
-    int slot = *count;
-    *count = grown;
-    return slot;
-}
-
-static int find(uint64_t handle, int type, int count, void *array, size_t size) {
-    int slot = TAG_SLOT(handle);
-    if (TAG_TYPE(handle) != type || slot < 0 || slot >= count) return -1;
-    char *item = (char *)array + (size_t)slot * size;
-    uint32_t gen = *(uint32_t *)(item + sizeof(int));
-    if (!*(int *)item || gen != TAG_GEN(handle)) return -1;
-    return slot;
-}
-
-#define FIND_SESS(p, h) find((h), T_SESS, (p)->nsess, (p)->sess, sizeof(Sess))
-#define FIND_OUT(p, h) find((h), T_OUT, (p)->nouts, (p)->outs, sizeof(Out))
-#define FIND_IN(p, h) find((h), T_IN, (p)->nins, (p)->ins, sizeof(In))
+#define FIND_SESS(p, h) plane_find((h), T_SESS, (p)->nsess, (p)->sess, sizeof(Sess))
+#define FIND_OUT(p, h) plane_find((h), T_OUT, (p)->nouts, (p)->outs, sizeof(Out))
+#define FIND_IN(p, h) plane_find((h), T_IN, (p)->nins, (p)->ins, sizeof(In))
 
 static PyObject *unknown(const char *what, unsigned long long handle) {
     PyErr_Format(PyExc_KeyError, "no %s %llu on the byte plane", what, handle);
     return NULL;
 }
 
+/* Plane(notify=-1): with `notify` (the write end of a non-blocking pipe, shared by several
+   planes), the thread writes a byte there when it has events, and fileno() is -1. */
 static PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"notify", NULL};
+    int notify = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i", names, &notify)) return NULL;
     PlaneObject *p = (PlaneObject *)type->tp_alloc(type, 0);
     if (p == NULL) return NULL;
     pthread_mutex_init(&p->mu, NULL);
     p->poller = p->wake_r = p->wake_w = p->stop_r = p->stop_w = -1;
-    int wake[2], stop[2];
-    if ((p->poller = poller_open()) < 0 || nonblocking_pipe(wake) < 0 ||
+    int wake[2] = {-1, -1}, stop[2];
+    if ((p->poller = poller_open()) < 0 ||
+        (notify < 0 ? nonblocking_pipe(wake) : (wake[1] = own_dup(notify))) < 0 ||
         nonblocking_pipe(stop) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
+        if (!PyErr_Occurred()) PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(p);
         return NULL;
     }
@@ -149,7 +132,7 @@ static PyObject *plane_add_session(PlaneObject *p, PyObject *args) {
     if (fcntl(fd, F_GETFD) < 0) return PyErr_SetFromErrno(PyExc_OSError);
     int mine = fd;
     lock_plane(p);
-    int s = free_slot((void **)&p->sess, &p->nsess, sizeof(Sess));
+    int s = plane_free_slot((void **)&p->sess, &p->nsess, sizeof(Sess));
     if (s < 0) {
         pthread_mutex_unlock(&p->mu);
         return PyErr_NoMemory();
@@ -186,12 +169,13 @@ static PyObject *plane_remove_session(PlaneObject *p, PyObject *arg) {
     Sess *S = &p->sess[s];
     plane_watch(p, S->fd, 0, &S->watching, 0);
     RingObject *ring = S->ring;
+    int eof = S->eof;
     S->ring = NULL;
     S->used = 0;
     S->gen = (S->gen + 1) & 0x0fffffff;
     pthread_mutex_unlock(&p->mu);
     Py_XDECREF(ring);
-    Py_RETURN_NONE;
+    return PyBool_FromLong(eof);
 }
 
 static PyObject *plane_set_limit(PlaneObject *p, PyObject *args) {
@@ -218,7 +202,7 @@ static PyObject *plane_add_output(PlaneObject *p, PyObject *args) {
     if (mine < 0) return NULL;
     lock_plane(p);
     int s = FIND_SESS(p, h), o = -1;
-    if (s >= 0 && (o = free_slot((void **)&p->outs, &p->nouts, sizeof(Out))) >= 0) {
+    if (s >= 0 && (o = plane_free_slot((void **)&p->outs, &p->nouts, sizeof(Out))) >= 0) {
         Out *O = &p->outs[o];
         uint32_t gen = O->gen;
         memset(O, 0, sizeof *O);
@@ -262,7 +246,7 @@ static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
     if (mine < 0) return NULL;
     lock_plane(p);
     int s = FIND_SESS(p, h), i = -1;
-    if (s >= 0 && (i = free_slot((void **)&p->ins, &p->nins, sizeof(In))) >= 0) {
+    if (s >= 0 && (i = plane_free_slot((void **)&p->ins, &p->nins, sizeof(In))) >= 0) {
         In *I = &p->ins[i];
         uint32_t gen = I->gen;
         memset(I, 0, sizeof *I);
@@ -309,7 +293,7 @@ static PyObject *plane_remove_input(PlaneObject *p, PyObject *arg) {
 static PyObject *plane_take(PlaneObject *p, PyObject *unused) {
     char sink[256];
     lock_plane(p);
-    while (read(p->wake_r, sink, sizeof sink) > 0) {
+    while (p->wake_r >= 0 && read(p->wake_r, sink, sizeof sink) > 0) {
     }
     p->notified = 0;
     for (int s = 0; s < p->nsess; s++) p->sess[s].dirty = 0;
@@ -368,7 +352,7 @@ static PyMethodDef plane_methods[] = {
     {"add_session", (PyCFunction)plane_add_session, METH_VARARGS,
      "add_session(master_fd, ring, limit=-1) -> handle: drain the master into the ring."},
     {"remove_session", (PyCFunction)plane_remove_session, METH_O,
-     "Stop reading the session, with its outputs and inputs."},
+     "Stop reading the session, with its outputs and inputs; whether its master ended."},
     {"set_limit", (PyCFunction)plane_set_limit, METH_VARARGS,
      "set_limit(session, offset): read no further than offset (-1: no limit)."},
     {"add_output", (PyCFunction)plane_add_output, METH_VARARGS,

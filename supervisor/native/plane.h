@@ -65,6 +65,9 @@ typedef struct {
     int nevents, cap_events;
     uint32_t gen;
     long long reads, wakeups;
+    int64_t read_now;   /* bytes read since window_at */
+    uint64_t window_at, flood_at; /* when the lane last read a flood (ns) */
+    int slice;          /* the slice asked for: 0 the system's, else SHORT */
 } PlaneObject;
 
 extern PyTypeObject PlaneType;
@@ -79,6 +82,8 @@ void plane_emit(PlaneObject *p, int kind, long long key, long long value, const 
 void plane_drop_out(PlaneObject *p, int o);
 void plane_release_out(PlaneObject *p, int o);
 void plane_drop_in(PlaneObject *p, int i);
+int plane_free_slot(void **array, int *count, size_t size);
+int plane_find(uint64_t handle, int type, int count, void *array, size_t size);
 
 #define TAG(type, slot, gen) (((uint64_t)(type) << 60) | ((uint64_t)(gen) << 32) | (uint32_t)(slot))
 #define TAG_TYPE(t) ((int)((t) >> 60))

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#endif
 
 #define READ_SIZE 65536
 #define BATCH (256 * 1024)
@@ -16,11 +20,38 @@
    Python then runs beside a flood in batches, and not in the way of each keystroke's
    echo. Every other event is told at once. */
 #define TELL_AFTER_US 2000
+#define SHORT_SLICE_NS 100000
+#define WINDOW_NS 10000000
+#define FLOOD_BYTES (64 * 1024)
+#define CALM_NS 100000000 /* no flood for this long: short slices again */
 
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A free slot in an array of `size`-byte items that start with `int used`; -1 on no memory. */
+int plane_free_slot(void **array, int *count, size_t size) {
+    for (int k = 0; k < *count; k++)
+        if (!*(int *)((char *)*array + (size_t)k * size)) return k;
+    int grown = *count ? *count * 2 : 16;
+    void *more = realloc(*array, size * (size_t)grown);
+    if (more == NULL) return -1;
+    memset((char *)more + size * (size_t)*count, 0, size * (size_t)(grown - *count));
+    *array = more;
+    int slot = *count;
+    *count = grown;
+    return slot;
+}
+
+int plane_find(uint64_t handle, int type, int count, void *array, size_t size) {
+    int slot = TAG_SLOT(handle);
+    if (TAG_TYPE(handle) != type || slot < 0 || slot >= count) return -1;
+    char *item = (char *)array + (size_t)slot * size;
+    uint32_t gen = *(uint32_t *)(item + sizeof(int));
+    if (!*(int *)item || gen != TAG_GEN(handle)) return -1;
+    return slot;
 }
 
 void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
@@ -165,6 +196,7 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
             pthread_mutex_unlock(&r->mu);
             total += n;
             p->reads++;
+            p->read_now += n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -252,6 +284,39 @@ static long tell(PlaneObject *p) {
     return -1;
 }
 
+/* A lane that carries keystrokes and their echoes asks the scheduler (EEVDF, Linux 6.12
+   on) for a short slice, so that it runs as soon as it wakes rather than after the threads
+   busy with a flood end their longer ones; a lane that floods gives it up, or it would cut
+   in front of the others' keystrokes too. Elsewhere and on older kernels nothing is asked. */
+static void set_slice(PlaneObject *p, int slice) {
+    if (slice == p->slice) return;
+    p->slice = slice;
+#if defined(__linux__) && defined(SYS_sched_setattr)
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } attr = {sizeof attr, 0, 0, 0, 0, (uint64_t)slice, 0, 0};
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); /* kept as it is */
+    if (errno != 0) return;
+    attr.nice = nice;
+    (void)syscall(SYS_sched_setattr, 0, &attr, 0);
+#endif
+}
+
+/* Over windows of WINDOW_NS: more than FLOOD_BYTES read in one is a flood. */
+static void pace(PlaneObject *p) {
+    uint64_t now = now_ns();
+    if (now - p->window_at < WINDOW_NS) return;
+    if (p->read_now > FLOOD_BYTES) p->flood_at = now;
+    p->read_now = 0;
+    p->window_at = now;
+    set_slice(p, now - p->flood_at > CALM_NS ? SHORT_SLICE_NS : 0);
+}
+
 void *plane_thread(void *arg) {
     PlaneObject *p = arg;
     poll_event evs[64];
@@ -261,6 +326,7 @@ void *plane_thread(void *arg) {
 #else
     pthread_setname_np("ptysup-plane");
 #endif
+    pace(p);
     for (;;) {
         int n = poller_wait(p->poller, evs, 64, timeout);
         if (n < 0) {
@@ -302,6 +368,7 @@ void *plane_thread(void *arg) {
         }
         timeout = tell(p);
         pthread_mutex_unlock(&p->mu);
+        pace(p);
         if (stop) break;
     }
     return NULL;

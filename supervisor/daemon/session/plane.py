@@ -1,10 +1,21 @@
 """The daemon's side of the compiled byte plane: one per daemon, shared by its sessions.
 
-The plane's thread drains the masters into the rings and carries output to the terminals
-the daemon holds, and keys from them, without the event loop; the task here takes its
-events in batches and hands each to whoever registered its handle."""
+The plane's threads drain the masters into the rings and carry output to the terminals
+the daemon holds, and keys from them, without the event loop; the task here takes their
+events in batches and hands each to whoever registered its handle.
 
+The plane runs in lanes, a thread each. Sessions no terminal is handed to share the first;
+a session gets a lane of its own while the plane writes to a terminal of it or reads keys
+from one, and goes back when it has none. A lane that carries a flood then never stands
+between another terminal's keystroke and its echo: that lane's thread sleeps between
+keystrokes, and the system's scheduler runs a thread that wakes from sleep first, as it
+does each of dtach's processes. The handles given out here stay the same through a move."""
+
+import contextlib
+import itertools
+import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -18,11 +29,50 @@ Handler = Callable[[int, int, bytes | None], None]
 """Told (kind, value, data) for each event of its handle."""
 
 
+@dataclass(eq=False)
+class _Lane:
+    plane: Any
+    handlers: dict[int, Handler] = field(default_factory=dict)
+    """The lane's own handle -> its handler."""
+    retired: list[int] = field(default_factory=list)
+    """Handles the lane dropped: their last events are in its next `take`."""
+    closing: bool = False
+
+
+@dataclass(eq=False)
+class _Session:
+    lane: _Lane
+    native: int
+    master: int
+    ring: Any
+    limit: int
+    handler: Handler
+    users: set[int] = field(default_factory=set)
+    """The outputs and inputs the plane holds for it."""
+
+
+@dataclass(eq=False)
+class _Port:
+    """An output or an input: the session it is of, and its handle on that one's lane."""
+
+    session: _Session
+    native: int
+
+
 class BytePlane:
     def __init__(self, module: ModuleType) -> None:
         self.module = module
-        self._plane: Any = module.Plane()
-        self._handlers: dict[int, Handler] = {}
+        self._notify_r, self._notify_w = os.pipe()
+        for fd in (self._notify_r, self._notify_w):
+            os.set_blocking(fd, False)
+        self._shared = self._lane()
+        self._lanes = [self._shared]
+        self._numbers = itertools.count(1)
+        self._sessions: dict[int, _Session] = {}
+        self._ports: dict[int, _Port] = {}
+        self._frozen = False
+        self._counted = {"reads": 0, "wakeups": 0}
+        """What lanes closed since had counted."""
         self.DATA: int = module.DATA
         self.EOF: int = module.EOF
         self.HELD: int = module.HELD
@@ -31,6 +81,12 @@ class BytePlane:
         self.INPUT: int = module.INPUT
         self.DETACH: int = module.DETACH
         self.HANGUP: int = module.HANGUP
+
+    def _lane(self) -> _Lane:
+        lane = _Lane(self.module.Plane(self._notify_w))
+        if getattr(self, "_frozen", False):
+            lane.plane.freeze(True)
+        return lane
 
     def ring(self, capacity: int, end: int = 0) -> Any:
         return self.module.Ring(capacity, end)
@@ -44,78 +100,213 @@ class BytePlane:
         native.append(data)
         return native
 
-    # -- registrations; each handle's events go to its handler -------------------------
+    # -- sessions ------------------------------------------------------------------------
 
     def add_session(self, master: int, ring: Any, limit: int, handler: Handler) -> int:
-        handle: int = self._plane.add_session(master, ring, limit)
-        self._handlers[handle] = handler
+        native: int = self._shared.plane.add_session(master, ring, limit)
+        self._shared.handlers[native] = handler
+        handle = next(self._numbers)
+        self._sessions[handle] = _Session(self._shared, native, master, ring, limit, handler)
         return handle
 
     def remove_session(self, handle: int) -> None:
-        self._handlers.pop(handle, None)
-        self._plane.remove_session(handle)
+        session = self._sessions.pop(handle, None)
+        if session is None:
+            raise KeyError(f"no session {handle} on the byte plane")
+        for port in session.users:
+            self._ports.pop(port, None)
+        session.users.clear()
+        lane = session.lane
+        lane.plane.remove_session(session.native)
+        self._retire(lane, session.native)
+        if lane is not self._shared:
+            self._close_later(lane)
 
     def set_limit(self, handle: int, limit: int | None) -> None:
-        self._plane.set_limit(handle, -1 if limit is None else limit)
+        session = self._session(handle)
+        session.limit = -1 if limit is None else limit
+        session.lane.plane.set_limit(session.native, session.limit)
+
+    def _session(self, handle: int) -> _Session:
+        session = self._sessions.get(handle)
+        if session is None:
+            raise KeyError(f"no session {handle} on the byte plane")
+        return session
+
+    def _move(self, session: _Session, to: _Lane) -> None:
+        """Carry the session over to another lane: the old one stops reading its master
+        before the new one starts, and both fill the same ring, so no byte is read twice
+        or lost. An end the old lane saw, the new one sees again."""
+        old = session.lane
+        old.plane.remove_session(session.native)
+        self._retire(old, session.native)
+        try:
+            native = to.plane.add_session(session.master, session.ring, session.limit)
+        except OSError:
+            if old.closing or to is old:
+                raise
+            to, native = old, old.plane.add_session(session.master, session.ring, session.limit)
+        to.handlers[native] = session.handler
+        session.lane, session.native = to, native
+
+    # -- outputs and inputs: a session's lane is its own while it has any --------------
+
+    def _claim(self, session_handle: int) -> _Session:
+        session = self._session(session_handle)
+        if session.lane is self._shared and not session.users:
+            lane = self._lane()
+            self._lanes.append(lane)
+            try:
+                self._move(session, lane)
+            finally:
+                if session.lane is not lane:
+                    self._close_later(lane)
+        return session
+
+    def _register(self, session: _Session, native: int, handler: Handler) -> int:
+        handle = next(self._numbers)
+        session.lane.handlers[native] = handler
+        session.users.add(handle)
+        self._ports[handle] = _Port(session, native)
+        return handle
+
+    def _release(self, handle: int) -> _Port | None:
+        """Forget an output or input; its session goes back to the shared lane when it
+        has none left."""
+        port = self._ports.pop(handle, None)
+        if port is None:
+            return None
+        session = port.session
+        session.users.discard(handle)
+        self._retire(session.lane, port.native)
+        self._settle(session)
+        return port
 
     def add_output(self, session: int, fd: int, written: int, hold: int, handler: Handler) -> int:
-        handle: int = self._plane.add_output(session, fd, written, hold)
-        self._handlers[handle] = handler
-        return handle
+        owner = self._claim(session)
+        try:
+            native: int = owner.lane.plane.add_output(owner.native, fd, written, hold)
+        except BaseException:
+            self._settle(owner)
+            raise
+        return self._register(owner, native, handler)
 
     def remove_output(self, handle: int) -> int:
         """Stop writing (or forget an output the plane let go of); where it ends."""
-        self._handlers.pop(handle, None)
-        written: int = self._plane.remove_output(handle)
+        port = self._ports.get(handle)
+        if port is None:
+            raise KeyError(f"no output {handle} on the byte plane")
+        written: int = port.session.lane.plane.remove_output(port.native)
+        self._release(handle)
         return written
 
     def add_input(
         self, session: int, fd: int, detach_key: int | None, direct: bool, handler: Handler
     ) -> int:
+        owner = self._claim(session)
         key = -1 if detach_key is None else detach_key
-        handle: int = self._plane.add_input(session, fd, key, direct)
-        self._handlers[handle] = handler
+        try:
+            native: int = owner.lane.plane.add_input(owner.native, fd, key, direct)
+        except BaseException:
+            self._settle(owner)
+            raise
+        handle = 0
+
+        def on_event(kind: int, value: int, data: bytes | None) -> None:
+            if kind in (self.DETACH, self.HANGUP):  # the lane let go of it on its own
+                self._release(handle)
+            handler(kind, value, data)
+
+        handle = self._register(owner, native, on_event)
         return handle
 
     def set_direct(self, handle: int, direct: bool) -> None:
-        self._plane.set_direct(handle, direct)
+        port = self._ports.get(handle)
+        if port is not None:
+            port.session.lane.plane.set_direct(port.native, direct)
 
     def remove_input(self, handle: int) -> None:
-        self._handlers.pop(handle, None)
-        self._plane.remove_input(handle)
+        port = self._ports.get(handle)
+        if port is not None:
+            port.session.lane.plane.remove_input(port.native)
+            self._release(handle)
+
+    def _settle(self, session: _Session) -> None:
+        """Back to the shared lane, once the plane holds no terminal of the session's."""
+        if not session.users and session.lane is not self._shared:
+            lane = session.lane
+            self._move(session, self._shared)
+            self._close_later(lane)
+
+    # -- the lanes -----------------------------------------------------------------------
+
+    def _retire(self, lane: _Lane, native: int) -> None:
+        lane.retired.append(native)
+
+    def _close_later(self, lane: _Lane) -> None:
+        """The lane is done: the dispatch hands on its last events, then ends its thread."""
+        lane.closing = True
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._notify_w, b"\0")
 
     def freeze(self, frozen: bool) -> None:
         """Read no terminal from now on (the daemon is about to hand its state over)."""
-        self._plane.freeze(frozen)
+        self._frozen = frozen
+        for lane in self._lanes:
+            lane.plane.freeze(frozen)
 
     def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self._plane.stats()
-        return stats
+        lanes = [lane.plane.stats() for lane in self._lanes if not lane.closing]
+        total: dict[str, Any] = {
+            key: sum(stats[key] for stats in lanes)
+            for key in ("sessions", "outputs", "inputs", "reads", "wakeups")
+        }
+        for key, value in self._counted.items():
+            total[key] += value
+        return {**total, "lanes": len(lanes), "running": all(s["running"] for s in lanes)}
 
     # -- the events --------------------------------------------------------------------
 
     async def run(self) -> None:
-        fd = self._plane.fileno()
         try:
             while True:
-                await trio.lowlevel.wait_readable(fd)
+                await trio.lowlevel.wait_readable(self._notify_r)
                 self.dispatch()
         finally:
             self.close()
 
     def dispatch(self) -> None:
-        for kind, handle, value, data in self._plane.take():
-            handler = self._handlers.get(handle)
-            if handler is None:
-                continue
-            try:
-                handler(kind, value, data)
-            except Exception:
-                log.exception("a byte plane event failed", kind=kind)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._notify_r, 4096):
+                pass
+        for lane in list(self._lanes):
+            retired, lane.retired = lane.retired, []
+            closing = lane.closing
+            for kind, native, value, data in lane.plane.take():
+                handler = lane.handlers.get(native)
+                if handler is None:
+                    continue
+                try:
+                    handler(kind, value, data)
+                except Exception:
+                    log.exception("a byte plane event failed", kind=kind)
+            for native in retired:
+                lane.handlers.pop(native, None)
+            if closing:
+                self._lanes.remove(lane)
+                stats = lane.plane.stats()
+                for key in self._counted:
+                    self._counted[key] += stats[key]
+                lane.plane.close()
 
     def close(self) -> None:
-        self._handlers.clear()
-        self._plane.close()
+        for lane in self._lanes:
+            lane.handlers.clear()
+            lane.plane.close()
+        self._lanes.clear()
+        for fd in (self._notify_r, self._notify_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 _current: BytePlane | None = None
