@@ -16,6 +16,13 @@ static void lock_plane(PlaneObject *p) {
     Py_END_ALLOW_THREADS
 }
 
+static void lock_events(PlaneObject *p) {
+    if (pthread_mutex_trylock(&p->emu) == 0) return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&p->emu);
+    Py_END_ALLOW_THREADS
+}
+
 static int nonblocking_pipe(int fds[2]) {
     if (pipe(fds) < 0) return -1;
     for (int k = 0; k < 2; k++) {
@@ -49,18 +56,22 @@ static PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     PlaneObject *p = (PlaneObject *)type->tp_alloc(type, 0);
     if (p == NULL) return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    p->poller = p->wake_r = p->wake_w = p->stop_r = p->stop_w = -1;
-    int wake[2] = {-1, -1}, stop[2];
-    if ((p->poller = poller_open()) < 0 ||
-        (notify < 0 ? nonblocking_pipe(wake) : (wake[1] = own_dup(notify))) < 0 ||
-        nonblocking_pipe(stop) < 0) {
+    pthread_mutex_init(&p->emu, NULL);
+    p->poller = p->wake_r = p->wake_w = p->stop_r = p->stop_w = p->poke_r = p->poke_w = -1;
+    int wake[2] = {-1, -1}, stop[2] = {-1, -1}, poke[2] = {-1, -1};
+    int failed = (p->poller = poller_open()) < 0 ||
+                 (notify < 0 ? nonblocking_pipe(wake) : (wake[1] = own_dup(notify))) < 0 ||
+                 nonblocking_pipe(stop) < 0 || nonblocking_pipe(poke) < 0;
+    p->wake_r = wake[0], p->wake_w = wake[1], p->stop_r = stop[0], p->stop_w = stop[1];
+    p->poke_r = poke[0], p->poke_w = poke[1];
+    if (failed) {
         if (!PyErr_Occurred()) PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(p);
         return NULL;
     }
-    p->wake_r = wake[0], p->wake_w = wake[1], p->stop_r = stop[0], p->stop_w = stop[1];
-    int watching = -1;
-    if (plane_watch(p, p->stop_r, TAG(T_STOP, 0, 0), &watching, 1) < 0) {
+    int watching = -1, poking = -1;
+    if (plane_watch(p, p->stop_r, TAG(T_STOP, 0, 0), &watching, 1) < 0 ||
+        plane_watch(p, p->poke_r, TAG(T_POKE, 0, 0), &poking, 1) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(p);
         return NULL;
@@ -115,10 +126,11 @@ static void plane_dealloc(PlaneObject *p) {
     free(p->sess);
     free(p->outs);
     free(p->ins);
-    int fds[] = {p->poller, p->wake_r, p->wake_w, p->stop_r, p->stop_w};
-    for (int k = 0; k < 5; k++)
+    int fds[] = {p->poller, p->wake_r, p->wake_w, p->stop_r, p->stop_w, p->poke_r, p->poke_w};
+    for (int k = 0; k < 7; k++)
         if (fds[k] >= 0) close(fds[k]);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->emu);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
@@ -182,14 +194,14 @@ static PyObject *plane_set_limit(PlaneObject *p, PyObject *args) {
     unsigned long long h;
     long long limit;
     if (!PyArg_ParseTuple(args, "KL", &h, &limit)) return NULL;
-    lock_plane(p);
+    /* Without the mutex: only Python changes which slots are used, and the thread rearms
+       the session at its next wake-up, which the poke brings at once. */
     int s = FIND_SESS(p, h);
-    if (s >= 0) {
-        p->sess[s].limit = limit;
-        plane_rearm(p, s);
-    }
-    pthread_mutex_unlock(&p->mu);
     if (s < 0) return unknown("session", h);
+    __atomic_store_n(&p->sess[s].limit, (int64_t)limit, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->sess[s].limit_changed, 1, __ATOMIC_RELEASE);
+    char one = 1;
+    (void)!write(p->poke_w, &one, 1); /* a full pipe: a poke is on its way already */
     Py_RETURN_NONE;
 }
 
@@ -292,7 +304,7 @@ static PyObject *plane_remove_input(PlaneObject *p, PyObject *arg) {
 
 static PyObject *plane_take(PlaneObject *p, PyObject *unused) {
     char sink[256];
-    lock_plane(p);
+    lock_events(p);
     while (p->wake_r >= 0 && read(p->wake_r, sink, sizeof sink) > 0) {
     }
     p->notified = 0;
@@ -301,7 +313,7 @@ static PyObject *plane_take(PlaneObject *p, PyObject *unused) {
     Event *events = p->events;
     p->events = NULL;
     p->nevents = p->cap_events = 0;
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->emu);
     PyObject *list = PyList_New(n);
     for (int k = 0; k < n; k++) {
         Event *e = &events[k];

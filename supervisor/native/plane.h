@@ -15,8 +15,10 @@ typedef struct {
     int fd;       /* the master: the caller's, open until remove_session */
     int watching; /* -1: not registered */
     RingObject *ring;
-    int64_t limit; /* Python's: read no further than this offset; -1: no limit */
-    int eof, dirty;
+    int64_t limit; /* Python's: read no further than this offset; -1: no limit (atomic) */
+    int limit_changed; /* atomic: set_limit changed it; the thread rearms */
+    int eof;
+    int dirty; /* events' mutex: a DATA event is waiting to be taken */
 } Sess;
 
 typedef struct {
@@ -46,15 +48,20 @@ typedef struct {
     int64_t rawlen;
 } Event;
 
+/* Two mutexes: `mu` for the sessions, outputs and inputs, held by the thread through each
+   wake-up; `emu` for the events alone, so that Python takes them (and sets a limit, which
+   needs neither) without waiting for the thread's system calls. Only Python grows the
+   arrays, and only under `mu`. */
 typedef struct {
     PyObject_HEAD
-    pthread_mutex_t mu;
+    pthread_mutex_t mu, emu;
     pthread_t thread;
     int running;
-    int poller, wake_r, wake_w, stop_r, stop_w;
-    int notified, frozen;
-    int64_t unsent;       /* bytes read that Python was not told of yet */
-    uint64_t unsent_since; /* when the first of them was read (ns) */
+    int poller, wake_r, wake_w, stop_r, stop_w, poke_r, poke_w;
+    int frozen;
+    int notified;         /* emu */
+    int64_t unsent;       /* emu: bytes read that Python was not told of yet */
+    uint64_t unsent_since; /* emu: when the first of them was read (ns) */
     Sess *sess;
     int nsess;
     Out *outs;
@@ -78,7 +85,7 @@ void plane_rearm(PlaneObject *p, int s);
 void plane_flush(PlaneObject *p, int o);
 int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want);
 void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
-                int64_t rawlen);
+                int64_t rawlen); /* takes emu */
 void plane_drop_out(PlaneObject *p, int o);
 void plane_release_out(PlaneObject *p, int o);
 void plane_drop_in(PlaneObject *p, int i);
@@ -89,6 +96,6 @@ int plane_find(uint64_t handle, int type, int count, void *array, size_t size);
 #define TAG_TYPE(t) ((int)((t) >> 60))
 #define TAG_GEN(t) ((uint32_t)(((t) >> 32) & 0x0fffffff))
 #define TAG_SLOT(t) ((int)((t) & 0xffffffff))
-enum { T_STOP = 1, T_SESS, T_OUT, T_IN };
+enum { T_STOP = 1, T_SESS, T_OUT, T_IN, T_POKE };
 
 #endif

@@ -31,31 +31,8 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A free slot in an array of `size`-byte items that start with `int used`; -1 on no memory. */
-int plane_free_slot(void **array, int *count, size_t size) {
-    for (int k = 0; k < *count; k++)
-        if (!*(int *)((char *)*array + (size_t)k * size)) return k;
-    int grown = *count ? *count * 2 : 16;
-    void *more = realloc(*array, size * (size_t)grown);
-    if (more == NULL) return -1;
-    memset((char *)more + size * (size_t)*count, 0, size * (size_t)(grown - *count));
-    *array = more;
-    int slot = *count;
-    *count = grown;
-    return slot;
-}
-
-int plane_find(uint64_t handle, int type, int count, void *array, size_t size) {
-    int slot = TAG_SLOT(handle);
-    if (TAG_TYPE(handle) != type || slot < 0 || slot >= count) return -1;
-    char *item = (char *)array + (size_t)slot * size;
-    uint32_t gen = *(uint32_t *)(item + sizeof(int));
-    if (!*(int *)item || gen != TAG_GEN(handle)) return -1;
-    return slot;
-}
-
-void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
-                int64_t rawlen) {
+static void emit_locked(PlaneObject *p, int kind, long long key, long long value,
+                        const char *raw, int64_t rawlen) {
     if (p->nevents == p->cap_events) {
         int cap = p->cap_events ? p->cap_events * 2 : 64;
         Event *grown = realloc(p->events, sizeof(Event) * (size_t)cap);
@@ -76,6 +53,13 @@ void plane_emit(PlaneObject *p, int kind, long long key, long long value, const 
     }
 }
 
+void plane_emit(PlaneObject *p, int kind, long long key, long long value, const char *raw,
+                int64_t rawlen) {
+    pthread_mutex_lock(&p->emu);
+    emit_locked(p, kind, key, value, raw, rawlen);
+    pthread_mutex_unlock(&p->emu);
+}
+
 int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want) {
     if (want == *watching) return 0;
     if (want == 0) {
@@ -92,7 +76,8 @@ int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want) {
 static int64_t allowed(PlaneObject *p, int s) {
     Sess *S = &p->sess[s];
     if (p->frozen) return 0;
-    int64_t limit = S->limit >= 0 ? S->limit : INT64_MAX;
+    int64_t limit = __atomic_load_n(&S->limit, __ATOMIC_RELAXED);
+    if (limit < 0) limit = INT64_MAX;
     for (int o = 0; o < p->nouts; o++) {
         Out *O = &p->outs[o];
         if (!O->used || O->released || O->sess != s) continue;
@@ -208,12 +193,14 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
     }
     int64_t end = r->end;
     long long handle = (long long)sess_tag(p, s);
+    pthread_mutex_lock(&p->emu);
     if (total && !S->dirty) {
         S->dirty = 1;
-        plane_emit(p, EV_DATA, handle, end, NULL, 0);
+        emit_locked(p, EV_DATA, handle, end, NULL, 0);
     }
     if (total && p->unsent == 0) p->unsent_since = now_ns();
     p->unsent += total;
+    pthread_mutex_unlock(&p->emu);
     for (int o = 0; o < p->nouts; o++)
         if (p->outs[o].used && !p->outs[o].released && p->outs[o].sess == s) plane_flush(p, o);
     if (S->eof) {
@@ -273,15 +260,32 @@ static void in_read(PlaneObject *p, int i) {
 
 /* How long the loop may wait before it must tell Python of output; -1: no hurry. */
 static long tell(PlaneObject *p) {
-    if (p->notified || p->nevents == 0) return -1;
-    int urgent = p->unsent >= BATCH;
-    for (int k = 0; k < p->nevents && !urgent; k++) urgent = p->events[k].kind != EV_DATA;
-    uint64_t waited = (now_ns() - p->unsent_since) / 1000;
-    if (!urgent && waited < TELL_AFTER_US) return (long)(TELL_AFTER_US - waited);
-    char one = 1;
-    if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
-    p->unsent = 0;
-    return -1;
+    long timeout = -1;
+    pthread_mutex_lock(&p->emu);
+    if (!p->notified && p->nevents > 0) {
+        int urgent = p->unsent >= BATCH;
+        for (int k = 0; k < p->nevents && !urgent; k++) urgent = p->events[k].kind != EV_DATA;
+        uint64_t waited = (now_ns() - p->unsent_since) / 1000;
+        if (!urgent && waited < TELL_AFTER_US) {
+            timeout = (long)(TELL_AFTER_US - waited);
+        } else {
+            char one = 1;
+            if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
+            p->unsent = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->emu);
+    return timeout;
+}
+
+/* set_limit changed some limits: watch those masters again, or stop. */
+static void rearm_changed(PlaneObject *p) {
+    char sink[64];
+    while (read(p->poke_r, sink, sizeof sink) > 0) {
+    }
+    for (int s = 0; s < p->nsess; s++)
+        if (__atomic_exchange_n(&p->sess[s].limit_changed, 0, __ATOMIC_ACQ_REL))
+            plane_rearm(p, s);
 }
 
 /* A lane that carries keystrokes and their echoes asks the scheduler (EEVDF, Linux 6.12
@@ -349,6 +353,9 @@ void *plane_thread(void *arg) {
             switch (TAG_TYPE(tag)) {
             case T_STOP:
                 stop = 1;
+                break;
+            case T_POKE:
+                rearm_changed(p);
                 break;
             case T_SESS:
                 if (slot < p->nsess && p->sess[slot].used && p->sess[slot].gen == gen &&
