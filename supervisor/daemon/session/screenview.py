@@ -39,10 +39,11 @@ FEED_CHUNK = 256 * 1024
 INLINE = 4096
 """New output at most this long (a keystroke's echo, a prompt) is fed at once on the event
 loop, a few microseconds, rather than through a thread."""
-MAX_HOLD = 0.5
+MAX_HOLD = 0.1
 """How long the reader may wait for the engine before the engine gives way instead: output
 it cannot parse as fast as a program writes (megabytes of random bytes, say) must not slow
-the program. The engine then starts over from the ring and says it is not exact."""
+the program. The engine then starts over from the ring and says it is not exact. A burst
+of such output up to a ring and about 1.4 MB more stays exact."""
 LOAD_HOLD = 5.0
 SLOW_RATE = 40e6
 """Bytes a second of the engine's own time below which output is too slow to parse to hold

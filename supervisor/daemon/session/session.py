@@ -18,7 +18,7 @@ from supervisor.daemon.session.ring import Ring
 from supervisor.daemon.session.roles import Roles
 from supervisor.daemon.session.screenview import ScreenView
 from supervisor.daemon.session.subscription import Subscription
-from supervisor.daemon.session.title import TitleScanner
+from supervisor.daemon.session.title import TitleScanner, rfind_osc
 from supervisor.daemon.session.writer import SessionClosed, Writer
 from supervisor.daemon.spawn.context import Context
 from supervisor.daemon.system import procs
@@ -123,7 +123,8 @@ class Session:
         )
         self.writer = Writer(session_id, master)
         self.roles = Roles(session_id, self.resize, lambda: self.state == "running", self._emit)
-        self._title = TitleScanner(self._title_changed, title)
+        finder = self.plane.module.rfind_osc if self.plane is not None else rfind_osc
+        self._title = TitleScanner(self._title_changed, title, finder)
         if self.plane is not None and not self.reader.join_plane():
             self.plane = None
 

@@ -7,21 +7,34 @@ _TITLE = re.compile(rb"\x1b\][02];([^\x07\x1b]*)(?:\x07|\x1b\\)")
 MAX_TAIL = 4096
 
 
-def last_title(data: bytes) -> str | None:
-    """The last window title set by OSC 0 or OSC 2 in `data`, if any."""
-    end = len(data)
+Finder = Callable[[bytes, int], int]
+"""Where the last OSC (ESC ]) before an offset starts, or -1: bytes.rfind, or the compiled
+byte plane's `rfind_osc`, three times as fast on random bytes."""
+
+
+def rfind_osc(data: bytes, end: int) -> int:
+    return data.rfind(b"\x1b]", 0, end)
+
+
+def last_title(data: bytes, rfind: Finder = rfind_osc, end: int | None = None) -> str | None:
+    """The last window title set by OSC 0 or OSC 2 in `data`, if any; `end`: where the
+    last OSC starts, if known."""
+    start = rfind(data, len(data)) if end is None else end
     # from the end, one pass over the bytes: only the last title counts
-    while (start := data.rfind(b"\x1b]", 0, end)) >= 0:
+    while start >= 0:
         if data[start + 2 : start + 4] in (b"0;", b"2;") and (found := _TITLE.match(data, start)):
             return found[1].decode("utf-8", "replace")
-        end = start
+        start = rfind(data, start)
     return None
 
 
 class TitleScanner:
-    def __init__(self, changed: Callable[[str], None], title: str | None = None) -> None:
+    def __init__(
+        self, changed: Callable[[str], None], title: str | None = None, rfind: Finder = rfind_osc
+    ) -> None:
         self.title = title
         self._changed = changed
+        self._rfind = rfind
         self._tail = b""
 
     def feed(self, data: bytes) -> None:
@@ -29,12 +42,12 @@ class TitleScanner:
             return
         data = self._tail + data
         self._tail = b""
-        if b"\x1b]" in data:
-            title = last_title(data)
+        start = self._rfind(data, len(data))
+        if start >= 0:
+            title = last_title(data, self._rfind, start)
             if title is not None and title != self.title:
                 self.title = title
                 self._changed(title)
-            start = data.rfind(b"\x1b]")
             open_ = not any(t in data[start:] for t in (b"\x07", b"\x1b\\"))
             if open_ and len(data) - start < MAX_TAIL:
                 self._tail = data[start:]
