@@ -1,12 +1,16 @@
 """The byte path a daemon runs: the compiled plane where it is built, the Python one on
 request, and the same bytes either way."""
 
+import contextlib
 import hashlib
 import json
+import os
 
+import pexpect
 import pytest
 
-from tests.conftest import make_sandbox
+from tests.conftest import make_sandbox, wait_until
+from tests.e2e.test_attach import outer_shell
 
 pytestmark = pytest.mark.byte_path
 
@@ -49,3 +53,45 @@ def test_a_bad_byte_path_setting_stops_the_daemon_with_its_name(short_tmp):
         assert b"PTYSUP_NATIVE must be 0 or 1, not 'yes'" in done.stderr
     finally:
         assert not box.cleanup()
+
+
+def plane_threads(pid: int) -> int:
+    count = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/comm") as f:
+            count += f.read().strip() == "ptysup-plane"
+    return count
+
+
+@pytest.mark.slow
+def test_each_attached_session_has_a_lane_of_its_own_while_attached(sandbox) -> None:
+    if _plane is None:
+        pytest.skip("the compiled byte plane is not built here (no C compiler or headers)")
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("counts the daemon's threads through /proc, which this system does not have")
+    status = sandbox.json("status")
+    if status["byte_path"]["byte_path"] != "native":
+        pytest.skip(f"this run keeps the pure-Python byte path ({status['byte_path']['why']})")
+    pid = status["pid"]
+    busy, quiet = outer_shell(sandbox), outer_shell(sandbox)
+    busy.sendline("ptysup new --name busy -- sh -c 'yes flood | head -c 200000000; sleep 60'")
+    busy.expect_exact("flood")
+    quiet.sendline("ptysup new --name quiet -- bash --norc --noprofile")
+    quiet.expect(r"bash-[\d.]+[#$] ")
+    path = sandbox.json("status")["byte_path"]
+    assert (path["lanes"], path["sessions"], path["outputs"], path["inputs"]) == (3, 2, 2, 2)
+    assert wait_until(lambda: plane_threads(pid) == 3, timeout=10)
+    for n in range(5):  # keys and echoes go through while the other floods
+        quiet.sendline(f"echo typed-$((6*{n}+1))")
+        quiet.expect_exact(f"typed-{6 * n + 1}", timeout=10)
+    quiet.sendcontrol("\\")
+    quiet.expect_exact("[ptysup: detached from session 2]")
+    assert wait_until(lambda: sandbox.json("status")["byte_path"]["lanes"] == 2, timeout=10)
+    busy.sendcontrol("\\")
+    busy.expect_exact("[ptysup: detached from session 1]")
+    assert wait_until(lambda: sandbox.json("status")["byte_path"]["lanes"] == 1, timeout=10)
+    assert wait_until(lambda: plane_threads(pid) == 1, timeout=10)
+    assert sandbox.json("info", "quiet")["state"] == "running"
+    for shell in (busy, quiet):
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)

@@ -113,11 +113,12 @@ class BytePlane:
         session = self._sessions.pop(handle, None)
         if session is None:
             raise KeyError(f"no session {handle} on the byte plane")
-        for port in session.users:
-            self._ports.pop(port, None)
-        session.users.clear()
         lane = session.lane
-        lane.plane.remove_session(session.native)
+        lane.plane.remove_session(session.native)  # with its outputs and inputs
+        for handle in session.users:
+            if (port := self._ports.pop(handle, None)) is not None:
+                self._retire(lane, port.native)
+        session.users.clear()
         self._retire(lane, session.native)
         if lane is not self._shared:
             self._close_later(lane)
