@@ -92,7 +92,9 @@ def status_text(status: dict[str, Any]) -> str:
         lines.append(f"{name + ':':12} {version}")
     path = status.get("byte_path")
     if path:
-        lines.append(f"{'byte path:':12} {path['byte_path']} ({path['why']})")
+        lanes = path.get("lanes")
+        threads = f", {lanes} thread{'s' if lanes != 1 else ''}" if lanes else ""
+        lines.append(f"{'byte path:':12} {path['byte_path']} ({path['why']}){threads}")
     return "\n".join(lines)
 
 

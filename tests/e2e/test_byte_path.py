@@ -33,7 +33,7 @@ def test_status_says_which_byte_path_runs_and_output_is_the_same(short_tmp, nati
         path = status(box)["byte_path"]
         assert path["byte_path"] == ("native" if native == "1" else "python")
         text = box.ok("status")
-        assert ("byte path:   native (compiled)" in text) == (native == "1")
+        assert ("byte path:   native (compiled), 1 thread\n" in text + "\n") == (native == "1")
         assert ("byte path:   python (PTYSUP_NATIVE=0)" in text) == (native == "0")
         out = box.run("run", "--", "sh", "-c", "seq 1 200000; printf 'end\\n'", check=True)
         want = "".join(f"{i}\n" for i in range(1, 200001)) + "end\n"
