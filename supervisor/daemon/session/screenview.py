@@ -25,7 +25,6 @@ import trio
 
 from supervisor import logs
 from supervisor.daemon.session.ring import Ring
-from supervisor.daemon.system.procs import background_thread
 from supervisor.screen.choose import EngineUnavailable, expected_engine, open_engine
 
 if TYPE_CHECKING:
@@ -258,7 +257,6 @@ class ScreenView:
         return self._engine
 
     def _feed_locked(self, data: bytes, stop: int) -> None:
-        background_thread()  # the terminals' bytes come first, the screen keeps up after
         with self._lock:
             self._apply_sizes()
             began = time.thread_time()

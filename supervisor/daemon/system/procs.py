@@ -4,8 +4,6 @@ import contextlib
 import errno
 import os
 import signal
-import sys
-import threading
 from collections.abc import Iterator, Sequence
 
 import trio
@@ -96,18 +94,3 @@ async def end_sessions(sids: set[int], grace: float, poll: float) -> None:
         with trio.move_on_after(KILL_WAIT if sig == signal.SIGKILL else grace):
             while sessions_members(sids):
                 await trio.sleep(poll)
-
-
-_background = threading.local()
-BACKGROUND_NICE = 10
-
-
-def background_thread() -> None:
-    """Give the calling thread a lower CPU priority, once (Linux, where a thread has its
-    own): work that may wait for the byte path, never the other way round."""
-    if _background.__dict__.get("done") or sys.platform != "linux":
-        return
-    _background.done = True
-    with contextlib.suppress(OSError):
-        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(current, BACKGROUND_NICE))
