@@ -18,7 +18,8 @@ typedef struct {
     int64_t limit; /* Python's: read no further than this offset; -1: no limit (atomic) */
     int limit_changed; /* atomic: set_limit changed it; the thread rearms */
     int eof;
-    int dirty; /* events' mutex: a DATA event is waiting to be taken */
+    int dirty;   /* events' mutex: a DATA event is waiting to be taken */
+    int relaxed; /* no one in Python waits for its output: told of it later */
 } Sess;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     int poller, wake_r, wake_w, stop_r, stop_w, poke_r, poke_w;
     int frozen;
     int notified;         /* emu */
+    int prompt;           /* emu: output of a session that is not relaxed is unsent */
     int64_t unsent;       /* emu: bytes read that Python was not told of yet */
     uint64_t unsent_since; /* emu: when the first of them was read (ns) */
     Sess *sess;
@@ -90,6 +92,12 @@ void plane_drop_out(PlaneObject *p, int o);
 void plane_release_out(PlaneObject *p, int o);
 void plane_drop_in(PlaneObject *p, int i);
 int plane_free_slot(void **array, int *count, size_t size);
+
+/* plane_life.c: the type's start and end, for plane.c's table. */
+PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+void plane_dealloc(PlaneObject *p);
+PyObject *plane_close(PlaneObject *p, PyObject *unused);
+int plane_own_dup(int fd);
 int plane_find(uint64_t handle, int type, int count, void *array, size_t size);
 
 #define TAG(type, slot, gen) (((uint64_t)(type) << 60) | ((uint64_t)(gen) << 32) | (uint32_t)(slot))

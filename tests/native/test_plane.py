@@ -216,3 +216,27 @@ def test_bad_handles_and_fds_are_named(plane, plane_module):
         plane.add_output(12345, 1, 0, -1)
     with pytest.raises(TypeError):
         plane.add_session(0, b"not a ring")
+
+
+def test_a_relaxed_session_is_told_of_later_but_taken_at_once(plane, plane_module):
+    pid, master = spawn("stty -echo; read a; printf 'one\\n'; read a; printf 'two\\n'; sleep 30")
+    ring = plane_module.Ring(1 << 20)
+    try:
+        s = plane.add_session(master, ring)
+        plane.set_relaxed(s, True)
+        os.write(master, b"go\n")
+        deadline = time.monotonic() + 10
+        while b"one" not in ring.read(0)[1] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        # read already, and not told of for a while: taken when asked
+        assert not select.select([plane.fileno()], [], [], 0.005)[0]
+        assert [e[0] for e in plane.take()] == [plane_module.DATA]
+        plane.set_relaxed(s, False)
+        os.write(master, b"go\n")
+        events = events_until(plane, {plane_module.DATA})
+        assert b"two" in ring.read(0)[1]
+        assert [e[0] for e in events] == [plane_module.DATA]
+        with pytest.raises(KeyError, match="no session"):
+            plane.set_relaxed(s + 1, True)
+    finally:
+        reap(pid, master)

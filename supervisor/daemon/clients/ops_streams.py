@@ -46,6 +46,7 @@ async def attach(hub: Hub, call: Call, args: AttachArgs) -> dict[str, Any]:
     redraw: str | None = None
     since = args.since
     if since is None:
+        session.fresh()
         await session.view.caught_up()
         # From here on nothing awaits: the redraw is the screen at exactly `since`.
         with session.view.holding() as (since, engine):
@@ -142,6 +143,7 @@ def history_text(lines: list[str], rows: int) -> str:
 async def screen(hub: Hub, call: Call, args: ScreenArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
     view = session.view
+    session.fresh()
     await view.caught_up()
     with view.holding() as (offset, engine):
         snap = engine.snapshot()

@@ -33,6 +33,7 @@ class PlaneOutput:
             session.reader.handle, fd, sub.written, hold, self._event
         )
         sub.native = True
+        session.readers_changed()
 
     def _event(self, kind: int, value: int, data: bytes | None) -> None:
         self._on_event(kind, value)
@@ -50,6 +51,7 @@ class PlaneOutput:
         rest = session.ring.read(written)
         end = session.published
         sub.take_back(written, (rest[0], rest[1][: max(0, end - rest[0])]))
+        session.readers_changed()
         return written
 
     @property

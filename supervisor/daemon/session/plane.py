@@ -49,6 +49,7 @@ class _Session:
     handler: Handler
     users: set[int] = field(default_factory=set)
     """The outputs and inputs the plane holds for it."""
+    relaxed: bool = False
 
 
 @dataclass(eq=False)
@@ -128,6 +129,15 @@ class BytePlane:
         session.limit = -1 if limit is None else limit
         session.lane.plane.set_limit(session.native, session.limit)
 
+    def set_relaxed(self, handle: int, relaxed: bool) -> None:
+        """Whether Python may hear of the session's output later (20 ms, not 2): no one in
+        Python waits for it, every reader being a terminal the plane writes, or none.
+        `dispatch` brings it at once when somebody asks."""
+        session = self._session(handle)
+        if session.relaxed != relaxed:
+            session.relaxed = relaxed
+            session.lane.plane.set_relaxed(session.native, relaxed)
+
     def _session(self, handle: int) -> _Session:
         session = self._sessions.get(handle)
         if session is None:
@@ -149,6 +159,8 @@ class BytePlane:
             to, native = old, old.plane.add_session(session.master, session.ring, session.limit)
         to.handlers[native] = session.handler
         session.lane, session.native = to, native
+        if session.relaxed:
+            to.plane.set_relaxed(native, True)
 
     # -- outputs and inputs: a session's lane is its own while it has any --------------
 

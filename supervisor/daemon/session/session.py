@@ -127,6 +127,7 @@ class Session:
         self._title = TitleScanner(self._title_changed, title, finder)
         if self.plane is not None and not self.reader.join_plane():
             self.plane = None
+        self.readers_changed()
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.emit(event, **fields)
@@ -254,6 +255,7 @@ class Session:
     def subscribe(self, sub: Subscription, since: int | None) -> dict[str, Any]:
         if self.removed:
             raise SessionClosed(f"session {self.id} was removed")
+        self.fresh()
         end = self.published
         if since is None:
             since = end
@@ -270,7 +272,20 @@ class Session:
         else:
             self.subscribers[sub.key] = sub
             self.flow.add(sub)
+            self.readers_changed()
         return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
+
+    def fresh(self) -> None:
+        """Hand on at once what the byte plane has read: a session whose readers are all
+        terminals the plane writes hears of its output up to 20 ms late."""
+        if self.plane is not None:
+            self.plane.dispatch()
+
+    def readers_changed(self) -> None:
+        """A subscriber came, went, or moved between the plane and the event loop."""
+        if self.plane is not None and self.reader.handle is not None:
+            relaxed = all(sub.native for sub in self.subscribers.values())
+            self.plane.set_relaxed(self.reader.handle, relaxed)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._forget(sub)
@@ -279,6 +294,7 @@ class Session:
     def _forget(self, sub: Subscription) -> None:
         if self.subscribers.pop(sub.key, None) is not None:
             self.flow.remove(sub)
+            self.readers_changed()
 
     def _end_subscription(self, sub: Subscription, reason: str) -> None:
         restore = self.restore() if sub in self.roles.attached else None
