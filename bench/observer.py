@@ -37,9 +37,13 @@ class PeakRss:
         while not self._stop.wait(SAMPLE_EVERY):
             self.peak = max(self.peak, rss_kib(self.pid))
 
-    def stop(self) -> float:
+    def cancel(self) -> None:
+        """Stop sampling, the figure unwanted (the measurement failed)."""
         self._stop.set()
         self._thread.join()
+
+    def stop(self) -> float:
+        self.cancel()
         self.peak = max(self.peak, rss_kib(self.pid))
         return self.peak * 1024 / 1e6
 

@@ -120,12 +120,21 @@ def until(condition: Any, what: str, timeout: float = 10) -> None:
         time.sleep(0.005)
 
 
-def measure(daemon: Daemon, box: Sandbox, payload: Payload, case: str) -> dict[str, Any]:
+class FloodTooShort(RuntimeError):
+    """(d): the flood ended before the client had attached (a loaded machine)."""
+
+
+def measure(
+    daemon: Daemon, box: Sandbox, payload: Payload, case: str, times: int = 1
+) -> dict[str, Any]:
+    """One case; the child prints the payload `times` times over, then the marker."""
     env = {"PATH": "/usr/bin:/bin", TAG_VAR: box.tag}
-    argv = ["sh", "-c", 'read _ && cat "$0" && echo "$1"', payload.path, MARKER]
+    script = 'read _ && i=0 && while [ $i -lt "$2" ]; do cat "$0"; i=$((i+1)); done && echo "$1"'
+    argv = ["sh", "-c", script, payload.path, MARKER, str(times)]
     args = ATTACH_ARGS[case]
     term: Terminal | None = None
     screen: Screen | None = None
+    peak: PeakRss | None = None
     extra: dict[str, Any] = {}
     with daemon.connect() as client:
         sid = client.spawn(argv, cwd="/", env=env, cols=COLS, rows=ROWS)["id"]
@@ -138,7 +147,7 @@ def measure(daemon: Daemon, box: Sandbox, payload: Payload, case: str) -> dict[s
             start = time.perf_counter()
             client.write(sid, "\n")
             if case == MID_FLOOD:
-                half = payload.terminal_bytes // 2
+                half = payload.terminal_bytes * times // 2
                 until(
                     lambda: client.info(sid)["end"] >= half,
                     "the flood did not reach its middle",
@@ -148,6 +157,14 @@ def measure(daemon: Daemon, box: Sandbox, payload: Payload, case: str) -> dict[s
                 extra["attach_at_mb"] = client.info(sid)["end"] / 1e6
                 term = attach(box, daemon, sid, args or [])
                 screen = Screen(term)
+                until(
+                    lambda: (
+                        client.info(sid)["attached"] >= 1 or client.info(sid)["state"] != "running"
+                    ),
+                    "the mid-flood client did not attach",
+                )
+                if not client.info(sid)["attached"]:
+                    raise FloodTooShort("the flood ended before the client attached")
             session = client.wait(sid, timeout=30 + payload.size / 1e6)["session"]
             elapsed = time.perf_counter() - start
             cpu = cpu_seconds(daemon.pid) - cpu
@@ -163,13 +180,16 @@ def measure(daemon: Daemon, box: Sandbox, payload: Payload, case: str) -> dict[s
                 if screen.first_output_at is not None:
                     extra["first_output_s"] = screen.first_output_at - start
         finally:
+            if peak is not None:
+                peak.cancel()  # stopped already, unless the measurement failed
             if screen is not None:
                 screen.stop()
             if term is not None:
                 end_client(term)
                 extra["client_cpu_s"] = term.child_cpu()
             client.remove(sid)
-    return {"seconds": elapsed, "daemon_cpu_s": cpu, "peak_rss_mb": peak_mb, **extra}
+    per = {"seconds": elapsed / times, "daemon_cpu_s": cpu / times}  # per payload printed
+    return {**per, "peak_rss_mb": peak_mb, **extra}
 
 
 def warm_up(daemon: Daemon, box: Sandbox) -> None:
@@ -182,6 +202,25 @@ def warm_up(daemon: Daemon, box: Sandbox) -> None:
         client.remove(sid)
 
 
+def measure_long_enough(
+    daemon: Daemon, box: Sandbox, payload: Payload, case: str
+) -> dict[str, Any]:
+    """`measure`; (d) again with a flood twice as long, up to three times, while the flood
+    ends before its client has attached."""
+    times = 1
+    while True:
+        try:
+            result = measure(daemon, box, payload, case, times)
+        except FloodTooShort:
+            if times >= 8:
+                raise
+            daemon.remove_all()
+            times *= 2
+            continue
+        result["payload_times"] = times
+        return result
+
+
 def run(box: Sandbox, payload: Payload, runs: int, progress: Progress) -> dict[str, Any]:
     daemon = box.daemon()
     warm_up(daemon, box)
@@ -191,7 +230,7 @@ def run(box: Sandbox, payload: Payload, runs: int, progress: Progress) -> dict[s
         for case in rotation(CASES, i):
             name = f"stuck: run {i + 1}/{runs} {TITLES[case]}"
             try:
-                result = measure(daemon, box, payload, case)
+                result = measure_long_enough(daemon, box, payload, case)
             except (RuntimeError, Timeout, TimeoutError) as exc:
                 results[case].append(None)
                 failures[case].append(f"run {i + 1}: {exc}")

@@ -72,6 +72,7 @@ class BytePlane:
         self._sessions: dict[int, _Session] = {}
         self._ports: dict[int, _Port] = {}
         self._frozen = False
+        self._dispatching = False
         self._counted = {"reads": 0, "wakeups": 0}
         """What lanes closed since had counted."""
         self.DATA: int = module.DATA
@@ -289,6 +290,17 @@ class BytePlane:
             self.close()
 
     def dispatch(self) -> None:
+        """Take every lane's events and hand each on; called from a handler, nothing (its
+        events wait for the dispatch under way, or the next)."""
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            self._dispatch()
+        finally:
+            self._dispatching = False
+
+    def _dispatch(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while os.read(self._notify_r, 4096):
                 pass
