@@ -42,7 +42,7 @@ def test_procfs_reads_a_process_whose_name_holds_a_parenthesis(tmp_path):
         info = procfs.stat(child.pid)
         assert info is not None
         assert (info.ppid, info.sid, info.pgrp) == (os.getpid(), child.pid, child.pid)
-        assert info.state in "RS" and not info.zombie
+        assert info.state in "RSD" and not info.zombie  # D: still paging its binary in
         assert procfs.alive(child.pid)
         assert child.pid in procs.session_members(child.pid)
     finally:
