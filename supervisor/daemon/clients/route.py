@@ -27,7 +27,7 @@ import trio
 from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.planeout import PlaneOutput, usable
 from supervisor.daemon.session.flow import PATIENCE
-from supervisor.daemon.session.session import CATCH_UP, Session
+from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.subscription import Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
@@ -348,8 +348,7 @@ class Route:
             await trio.sleep(wait)
         self._last_redraw = time.monotonic()
         view = self._session.view
-        with trio.move_on_after(CATCH_UP):  # a session that ended stops feeding its engine
-            await view.caught_up()
+        await self._session.caught_up()
         fits = self._fits()
         sub = self.sub
         with view.holding() as (offset, engine):
@@ -384,8 +383,7 @@ class Route:
             await trio.sleep(wait)
         self._last_redraw = time.monotonic()
         view = self._session.view
-        with trio.move_on_after(CATCH_UP):  # a session that ended stops feeding its engine
-            await view.caught_up()
+        await self._session.caught_up()
         with view.holding() as (offset, engine):
             redraw = engine.ansi()
         self.sub.discard_before(offset)

@@ -66,13 +66,13 @@ class BytePlane:
         self._notify_r, self._notify_w = os.pipe()
         for fd in (self._notify_r, self._notify_w):
             os.set_blocking(fd, False)
+        self._frozen = False
+        self._dispatching = False
         self._shared = self._lane()
         self._lanes = [self._shared]
         self._numbers = itertools.count(1)
         self._sessions: dict[int, _Session] = {}
         self._ports: dict[int, _Port] = {}
-        self._frozen = False
-        self._dispatching = False
         self._counted = {"reads": 0, "wakeups": 0}
         """What lanes closed since had counted."""
         self.DATA: int = module.DATA
@@ -86,7 +86,7 @@ class BytePlane:
 
     def _lane(self) -> _Lane:
         lane = _Lane(self.module.Plane(self._notify_w))
-        if getattr(self, "_frozen", False):
+        if self._frozen:
             lane.plane.freeze(True)
         return lane
 
@@ -119,9 +119,9 @@ class BytePlane:
         lane.plane.remove_session(session.native)  # with its outputs and inputs
         for handle in session.users:
             if (port := self._ports.pop(handle, None)) is not None:
-                self._retire(lane, port.native)
+                lane.retired.append(port.native)
         session.users.clear()
-        self._retire(lane, session.native)
+        lane.retired.append(session.native)
         if lane is not self._shared:
             self._close_later(lane)
 
@@ -151,7 +151,7 @@ class BytePlane:
         or lost. An end the old lane saw, the new one sees again."""
         old = session.lane
         old.plane.remove_session(session.native)
-        self._retire(old, session.native)
+        old.retired.append(session.native)
         try:
             native = to.plane.add_session(session.master, session.ring, session.limit)
         except OSError:
@@ -192,7 +192,7 @@ class BytePlane:
             return None
         session = port.session
         session.users.discard(handle)
-        self._retire(session.lane, port.native)
+        session.lane.retired.append(port.native)
         self._settle(session)
         return port
 
@@ -253,9 +253,6 @@ class BytePlane:
             self._close_later(lane)
 
     # -- the lanes -----------------------------------------------------------------------
-
-    def _retire(self, lane: _Lane, native: int) -> None:
-        lane.retired.append(native)
 
     def _close_later(self, lane: _Lane) -> None:
         """The lane is done: the dispatch hands on its last events, then ends its thread."""

@@ -235,8 +235,7 @@ class Session:
             with contextlib.suppress(OSError):
                 self.reader.drain_once(max(1, self.view.free()))
         if self.view.threaded:  # a lazy engine would parse on the event loop: not at exit
-            with trio.move_on_after(CATCH_UP):  # the modes to undo are those the program
-                await self.view.caught_up()  # left; a redraw waiting for it ends with it
+            await self.caught_up()  # the modes to undo are those the program left
         self._publish_ring()
         self._exited()
         for sub in list(self.subscribers.values()):
@@ -274,6 +273,11 @@ class Session:
             self.flow.add(sub)
             self.readers_changed()
         return {"sub": sub.id, "start": start, "end": end, "truncated": start > since}
+
+    async def caught_up(self) -> None:
+        """Until the screen engine has seen all output there is now; CATCH_UP s at most."""
+        with trio.move_on_after(CATCH_UP):
+            await self.view.caught_up()
 
     def fresh(self) -> None:
         """Hand on at once what the byte plane has read: a session whose readers are all
