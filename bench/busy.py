@@ -218,6 +218,8 @@ def measure(box: Sandbox, daemon: Daemon, tool: str, samples: int) -> dict[str, 
     """Echo round trips with the flooders running: p50 and p99 (µs) and the flood's figures
     over the samples' window."""
     tmux_socket = box.path("t") if tool == tools.TMUX else None
+    if tool in tools.PTYSUP_TOOLS:  # the flood measured, not the screen engine's loading
+        daemon.cli("run", "--", "seq", "100000")
     with contextlib.ExitStack() as stack:
         if tmux_socket is not None:
             stack.callback(kill_server, box, tmux_socket)
