@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+from supervisor import workdir
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -66,10 +68,10 @@ def child_env(args: argparse.Namespace) -> dict[str, str] | None:
 def spawn_request(args: argparse.Namespace, size: tuple[int, int] | None) -> dict[str, Any]:
     request: dict[str, Any] = {
         "argv": args.command,
-        "cwd": os.path.abspath(args.cwd) if args.cwd else os.getcwd(),
+        "cwd": workdir.absolute(args.cwd) if args.cwd else workdir.current(),
         "env": child_env(args),
         "name": getattr(args, "name", None),
-        "project": os.path.abspath(args.project) if args.project else None,
+        "project": workdir.absolute(args.project) if args.project else None,
         "caller_directory": caller_directory(),
     }
     if getattr(args, "label", None):

@@ -3,7 +3,10 @@
 import argparse
 import contextlib
 import os
+import shutil
+from collections.abc import Mapping
 
+from supervisor import workdir
 from supervisor.cli import render
 from supervisor.cli.common import Failure, caller_directory, client, terminal_size
 
@@ -14,15 +17,44 @@ def cmd_context(args: argparse.Namespace) -> int:
     with client(args) as c:
         context = c.call(
             "context",
-            cwd=os.path.abspath(args.cwd) if args.cwd else os.getcwd(),
-            project=os.path.abspath(args.project) if args.project else None,
+            cwd=workdir.absolute(args.cwd) if args.cwd else workdir.current(),
+            project=workdir.absolute(args.project) if args.project else None,
             caller_directory=caller_directory(),
         )
+    context["warnings"] = context_warnings(context.get("shim_dir"))
     if args.json:
         render.print_json(context)
     else:
         print(render.context_text(context))
     return 0
+
+
+def context_warnings(shim_dir: str | None, env: Mapping[str, str] | None = None) -> list[str]:
+    """What in this caller's environment would take a nested OpenCode elsewhere."""
+    source = os.environ if env is None else env
+    warnings = []
+    here = os.getcwd()
+    pwd = source.get("PWD")
+    if pwd is not None and not workdir.names_directory(pwd, here):
+        warnings.append(
+            f"PWD says {pwd}, but this process runs in {here}: OpenCode's `run` takes its "
+            "directory from PWD, so a real `opencode` started from here without the shim would "
+            "work in the wrong directory (the shim corrects PWD)"
+        )
+    path = source.get("PATH", os.defpath)
+    inside = bool(source.get("PTYSUP_SESSION")) or (
+        shim_dir is not None and shim_dir in path.split(os.pathsep)
+    )
+    if shim_dir is not None and inside:
+        found = shutil.which("opencode", path=path)
+        if found is None or os.path.dirname(os.path.realpath(found)) != os.path.realpath(shim_dir):
+            what = found or "no `opencode` at all"
+            warnings.append(
+                f"the `opencode` found first on PATH is {what}, not the shim in {shim_dir}: "
+                "it will not keep to this terminal's project. Something put it ahead of the "
+                "shim after the terminal started (a shell start-up file, or PATH set by hand)"
+            )
+    return warnings
 
 
 def cmd_opencode(args: argparse.Namespace) -> int:

@@ -114,6 +114,7 @@ def context_text(context: dict[str, Any]) -> str:
     ]
     if context.get("parent"):
         lines.append(f"parent:     session {context['parent']}")
+    lines.extend(f"warning:    {text}" for text in context.get("warnings", ()))
     return "\n".join(lines)
 
 

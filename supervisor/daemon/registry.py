@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from supervisor import logs
+from supervisor import logs, workdir
 from supervisor.daemon.ids import IdCounter
 from supervisor.daemon.session import snapshot
 from supervisor.daemon.session.ring import Ring
@@ -90,6 +90,7 @@ class Registry:
             gateway_url = self.gateway.url_for(secret)
         env = child_env(args.env, session_id, self.setup, context, gateway_url)
         cwd = self.child_cwd(args)
+        env["PWD"] = workdir.for_spawn(cwd)
         try:
             child = pty.spawn(
                 args.argv,
