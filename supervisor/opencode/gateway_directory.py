@@ -10,14 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-import time
 import urllib.parse
-from collections import OrderedDict
 from collections.abc import Mapping
 
 import trio
 
-from supervisor.opencode.project import GLOBAL, Project, project_for
+from supervisor.opencode.project import Project, ProjectMemo, project_for, within
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -90,55 +88,22 @@ def anchor(query: str, headers: Headers, directory: str) -> tuple[str, Headers]:
 
 
 class ProjectCache:
-    """OpenCode's project of a directory, computed in a worker thread and kept briefly.
-
-    git runs for a directory at most once per ``ttl`` seconds (unless evicted by ``size``).
-    """
+    """OpenCode's project of a directory, computed in a worker thread and remembered while
+    its repository stays as it was (at most ``size`` directories)."""
 
     def __init__(
-        self,
-        *,
-        env: Mapping[str, str] | None = None,
-        ttl: float = 10.0,
-        size: int = 512,
-        threads: int = 4,
+        self, *, env: Mapping[str, str] | None = None, size: int = 512, threads: int = 4
     ) -> None:
-        self._env = env
-        self._ttl = ttl
-        self._size = size
-        self._entries: OrderedDict[str, tuple[float, Project]] = OrderedDict()
+        self._memo = ProjectMemo(functools.partial(project_for, env=env), size=size)
         self._limiter = trio.CapacityLimiter(threads)
 
     async def project(self, directory: str) -> Project:
-        now = time.monotonic()
-        hit = self._entries.get(directory)
-        if hit is not None and now - hit[0] < self._ttl:
-            self._entries.move_to_end(directory)
-            return hit[1]
-        project = await trio.to_thread.run_sync(
-            functools.partial(project_for, directory, env=self._env),
-            limiter=self._limiter,
-            abandon_on_cancel=True,
+        return await trio.to_thread.run_sync(
+            self._memo.get, directory, limiter=self._limiter, abandon_on_cancel=True
         )
-        self._entries[directory] = (time.monotonic(), project)
-        self._entries.move_to_end(directory)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-        return project
 
     async def inside(self, home: str, named: str) -> bool:
-        """Whether OpenCode files ``named`` under the same project as ``home``.
-
-        Every directory outside git is project ``global``; there only ``home`` and the
-        directories below it count as inside.
-        """
+        """Whether OpenCode files ``named`` under the same project as ``home``."""
         if not os.path.isabs(named):
             return False
-        here = await self.project(home)
-        there = await self.project(named)
-        if there.id != here.id:
-            return False
-        if here.id != GLOBAL:
-            return True
-        top = here.directory.rstrip("/") + "/"
-        return there.directory == here.directory or there.directory.startswith(top)
+        return within(await self.project(home), await self.project(named))

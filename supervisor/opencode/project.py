@@ -5,6 +5,7 @@ The algorithm and where it lives in OpenCode's source are in docs/opencode.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import os
@@ -103,6 +104,130 @@ def project_for(
     if first is not None:
         return Project(first, worktree, directory, "git", "root-commit", common)
     return Project(GLOBAL, worktree, directory, "git", "none", common)
+
+
+def within(home: Project, there: Project) -> bool:
+    """Whether OpenCode in ``there`` works in the project of ``home``.
+
+    Every directory outside a repository with commits is project ``global``; there only
+    ``home``'s directory and the directories below it count (its repository, when it is one
+    without commits).
+    """
+    if there.id != home.id:
+        return False
+    if home.id != GLOBAL:
+        return True
+    top = home.worktree or home.directory
+    return there.directory == top or there.directory.startswith(top.rstrip("/") + "/")
+
+
+State = tuple[object, ...]
+
+
+def repository_state(directory: str) -> State:
+    """A cheap fingerprint (no git run) of everything that decides ``directory``'s project id:
+    which ``.git`` holds it, the ``HEAD`` and the branch it names, the packed refs, the
+    config (its ``origin``) and OpenCode's cache file. A first commit, a new remote or a
+    checkout changes it."""
+    directory = resolve_directory(directory)
+    dot_git = _find_dot_git(directory)
+    if dot_git is None:
+        return ("none",)
+    git_dir = _git_dir_of(dot_git)
+    common = git_dir
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+            common = os.path.normpath(os.path.join(git_dir, f.read().strip()))
+    except OSError:
+        pass
+    files = [
+        os.path.join(git_dir, "HEAD"),
+        os.path.join(common, "config"),
+        os.path.join(common, CACHE_FILE),
+        os.path.join(common, "packed-refs"),
+    ]
+    try:
+        with open(files[0], encoding="utf-8", errors="replace") as f:
+            head = f.read().strip()
+    except OSError:
+        head = ""
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        if not ref.startswith("/") and ".." not in ref.split("/"):
+            files.append(os.path.join(common, ref))
+    return (dot_git, head, *(_signature(f) for f in files))
+
+
+def _git_dir_of(dot_git: str) -> str:
+    """The git directory a ``.git`` entry names: itself, or a ``gitdir:`` file's target."""
+    if os.path.isdir(dot_git):
+        return dot_git
+    try:
+        with open(dot_git, encoding="utf-8", errors="replace") as f:
+            text = f.read().strip()
+    except OSError:
+        return dot_git
+    if not text.startswith("gitdir:"):
+        return dot_git
+    target = text[len("gitdir:") :].strip()
+    return os.path.normpath(os.path.join(os.path.dirname(dot_git), target))
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class ProjectMemo:
+    """``project_for`` remembered per directory for as long as its repository's state (above)
+    stays the same; at most ``size`` directories, the least recently asked dropped first."""
+
+    def __init__(
+        self, resolve: Callable[[str], Project] | None = None, *, size: int = 512
+    ) -> None:
+        self._resolve = resolve or project_for
+        self._size = size
+        self._entries: dict[str, tuple[object, Project]] = {}
+
+    def get(self, directory: str) -> Project:
+        directory = resolve_directory(directory)
+        state = repository_state(directory)
+        hit = self._entries.pop(directory, None)
+        if hit is not None and hit[0] == state:
+            self._entries[directory] = hit
+            return hit[1]
+        project = self._resolve(directory)
+        self._entries[directory] = (state, project)
+        while len(self._entries) > self._size:
+            del self._entries[next(iter(self._entries))]
+        self.changed = True
+        return project
+
+    changed = False
+    """Whether an answer was computed since this memo was made or loaded."""
+
+    def dump(self) -> list[object]:
+        """The entries as JSON values, for :meth:`load` in another process."""
+        return [[d, list(state), dataclasses.asdict(p)] for d, (state, p) in self._entries.items()]
+
+    def load(self, entries: object) -> None:
+        """Entries from :meth:`dump`; anything malformed is left out."""
+        if not isinstance(entries, list):
+            return
+        for entry in entries[-self._size :]:
+            try:
+                directory, state, fields = entry
+                self._entries[str(directory)] = (_frozen(state), Project(**fields))
+            except (TypeError, ValueError):
+                continue
+
+
+def _frozen(value: object) -> object:
+    """A JSON value with its lists turned back into tuples."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
 def read_cache(git_common_dir: str) -> str | None:

@@ -1,7 +1,6 @@
 """The OpenCode project context of a spawn: which project, and which rule decided it."""
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,6 @@ EXPLICIT = "explicit"
 PARENT_SESSION = "parent-session"
 CALLER_ENV = "caller-env"
 CWD = "cwd"
-CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +48,16 @@ class Context:
 
 
 class ProjectCache:
-    """OpenCode's project of a directory, computed off the event loop and kept briefly:
-    a project id only changes when a repository gains its first commit or a remote."""
+    """OpenCode's project of a directory, computed off the event loop and remembered while
+    its repository stays as it was (a first commit or a new remote changes the id)."""
 
-    def __init__(
-        self, resolve: "Callable[[str], Project] | None" = None, ttl: float = CACHE_SECONDS
-    ) -> None:
-        self._resolve = resolve or _project_for
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, Project]] = {}
+    def __init__(self, resolve: "Callable[[str], Project] | None" = None) -> None:
+        from supervisor.opencode.project import ProjectMemo
+
+        self._memo = ProjectMemo(resolve, size=4096)
 
     async def get(self, directory: str) -> "Project":
-        now = time.monotonic()
-        hit = self._entries.get(directory)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        project = await trio.to_thread.run_sync(self._resolve, directory)
-        if len(self._entries) > 4096:
-            self._entries.clear()
-        self._entries[directory] = (time.monotonic(), project)
-        return project
+        return await trio.to_thread.run_sync(self._memo.get, directory)
 
 
 async def decide(
@@ -87,18 +75,11 @@ async def decide(
         return await _from_directory(cache, explicit, EXPLICIT)
     if parent is not None:
         parent_id, context = parent
-        return Context(
-            context.directory, context.project_id, PARENT_SESSION, parent_id, context.worktree
-        )
+        project = await cache.get(context.directory)
+        return Context(context.directory, project.id, PARENT_SESSION, parent_id, project.worktree)
     if caller_directory and os.path.isabs(caller_directory):
         return await _from_directory(cache, caller_directory, CALLER_ENV)
     return await _from_directory(cache, cwd, CWD)
-
-
-def _project_for(directory: str) -> "Project":
-    from supervisor.opencode.project import project_for
-
-    return project_for(directory)
 
 
 async def _from_directory(cache: ProjectCache, directory: str, source: str) -> Context:
