@@ -10,12 +10,20 @@ stdin, stdout, the terminal and the exit status are the real one's.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from supervisor import workdir
+
+if TYPE_CHECKING:
+    from supervisor.opencode.probe import Capabilities
+    from supervisor.opencode.project import Project, ProjectMemo
 
 SHIM_NAME = "opencode"
 # Options of the top-level command that take a value (the rest are flags).
@@ -41,6 +49,12 @@ ATTACH_VALUE_OPTIONS = frozenset(
     {"--dir", "-s", "--session", "-p", "--password", "-u", "--username", "--log-level"}
 )
 PASS_THROUGH_FLAGS = frozenset({"-h", "--help", "-v", "--version"})
+SESSION_OPTIONS = ("-s", "--session")
+CONTINUE_OPTIONS = ("-c", "--continue")
+SESSION_COMMANDS = frozenset({"", "run"})
+"""Where `--session` and `--continue` open a session of this machine's store (the TUI, `run`)."""
+MEMO_FILE = "projects.json"
+MEMO_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -175,13 +189,36 @@ def shim_dir_of(script: str) -> str:
     return os.path.dirname(os.path.realpath(script))
 
 
+def option_value(argv: Sequence[str], names: Sequence[str]) -> str | None:
+    """The value of the last of the options `names` before `--`, if given."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        if name in names:
+            if eq:
+                found = value
+            elif i + 1 < len(argv):
+                found = argv[i + 1]
+    return found
+
+
+def command_of(argv: Sequence[str], commands: frozenset[str]) -> str:
+    """The subcommand `argv` runs; "" for the TUI (no subcommand, or a project path)."""
+    first, after_dashes = _split(argv, VALUE_OPTIONS)
+    if first is None or after_dashes or argv[first] not in commands:
+        return ""
+    return argv[first]
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    from supervisor.opencode.probe import OpenCodeNotFound, ProbeFailed, find_opencode, probe
-    from supervisor.opencode.project import project_for, resolve_directory
+    from supervisor.opencode.probe import OpenCodeNotFound, find_opencode
 
     env = os.environ if env is None else env
     args = list(sys.argv[1:] if argv is None else argv)
     here_dir = shim_dir_of(sys.argv[0])
+    debug = bool(env.get("PTYSUP_SHIM_DEBUG"))
     try:
         real = find_opencode(
             path=env.get("PATH", os.defpath),
@@ -200,36 +237,27 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"opencode (ptysup shim): {real} is this shim, not OpenCode", file=sys.stderr)
         return 127
     args = with_server_url(args, env.get("OPENCODE_SERVER_URL"))
-    anchor = env.get("OPENCODE_DIRECTORY")
     try:
         cwd = os.getcwd()
     except OSError:
-        cwd = None
-    if not anchor or not os.path.isdir(anchor) or cwd is None:
-        return _exec(real, args, None)
-    anchor = resolve_directory(anchor)
-    anchored = env.get("OPENCODE_PROJECT_ID") or project_for(anchor).id
-    here_project = project_for(cwd).id
-    debug = bool(env.get("PTYSUP_SHIM_DEBUG"))
-    if here_project == anchored:
-        if debug:
-            _say(f"{cwd} is in the terminal's project ({anchored}); nothing changed")
-        return _exec(real, args, None)
-    free = _pinning(env, os.path.dirname(here_dir), here_project)
-    if free is not None:
-        if debug:
-            _say(f"not pinned: {free}; ran as typed in {cwd} ({here_project})")
-        return _exec(real, args, None)
+        return _exec(real, args, env, None)
+    pwd = workdir.logical(env.get("PWD"), cwd)
+    if debug and env.get("PWD") != pwd:
+        _say(f"PWD said {env.get('PWD')}, but this runs in {cwd}: PWD corrected to {pwd}")
     cache = env.get("PTYSUP_SHIM_CACHE") or os.path.join(os.path.dirname(here_dir), "cache")
-    try:
-        caps = probe(real, cache)
-    except (ProbeFailed, OSError) as exc:
-        print(f"opencode (ptysup shim): cannot tell what {real} supports: {exc}", file=sys.stderr)
-        return _exec(real, args, anchor)
+    shim = _Shim(real, args, env, cwd, cache, os.path.dirname(here_dir))
+    target, why = shim.target()
+    if target is None:
+        if debug:
+            _say(f"{why}; ran as typed in {pwd}")
+        return _exec(real, args, env, pwd)
+    caps = shim.capabilities()
+    if caps is None:
+        return _exec(real, args, env, target, moved=True)
     decided = plan(
         args,
         cwd=cwd,
-        anchor=anchor,
+        anchor=target,
         commands=caps.commands,
         tui_project=caps.tui_project,
         run_dir=caps.run_dir,
@@ -237,28 +265,161 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     )
     if debug:
         _say(
-            f"pinned to the terminal's project {anchor} ({anchored}), not {cwd} "
-            f"({here_project}): {decided.why}: {decided.argv} in {decided.cwd or cwd}. "
+            f"{why}: {decided.why}: {decided.argv} in {decided.cwd or pwd}. "
             "`ptysup context release` lets this terminal follow `cd`; "
             "PTYSUP_SHIM_PIN=outside-projects pins only outside any project"
         )
-    return _exec(real, decided.argv, decided.cwd)
+    return _exec(real, decided.argv, env, decided.cwd or pwd, moved=decided.cwd is not None)
+
+
+class _Shim:
+    """What one run of the shim finds out, each at most once."""
+
+    def __init__(
+        self,
+        real: str,
+        args: list[str],
+        env: Mapping[str, str],
+        cwd: str,
+        cache: str,
+        socket_dir: str,
+    ) -> None:
+        self.real, self.args, self.env, self.cwd = real, args, env, cwd
+        self.cache, self.socket_dir = cache, socket_dir
+        self._caps: Capabilities | None = None
+        self._memo: ProjectMemo | None = None
+
+    def capabilities(self) -> Capabilities | None:
+        from supervisor.opencode.probe import ProbeFailed, probe
+
+        if self._caps is None:
+            try:
+                self._caps = probe(self.real, self.cache)
+            except (ProbeFailed, OSError) as exc:
+                _say(f"cannot tell what {self.real} supports: {exc}")
+        return self._caps
+
+    def project(self, directory: str) -> Project:
+        from supervisor.opencode.project import ProjectMemo
+
+        if self._memo is None:
+            self._memo = ProjectMemo(size=MEMO_SIZE)
+            self._memo.load(_read_json(os.path.join(self.cache, MEMO_FILE)))
+        return self._memo.get(directory)
+
+    def save(self) -> None:
+        if self._memo is not None and self._memo.changed:
+            _write_json(os.path.join(self.cache, MEMO_FILE), self._memo.dump())
+
+    def target(self) -> tuple[str | None, str]:
+        """The directory OpenCode must work in (None: where it is), and why."""
+        try:
+            return self._target()
+        finally:
+            self.save()
+
+    def _target(self) -> tuple[str | None, str]:
+        here = self.project(self.cwd)
+        home, why = self._pinned(here)
+        if _session_options(self.args):
+            found = self._session_directory(home or here)
+            if found is not None:
+                return found
+        return (home.directory if home is not None else None), why
+
+    def _pinned(self, here: Project) -> tuple[Project | None, str]:
+        """The terminal's project when OpenCode must be taken there from `here`, and why."""
+        from supervisor.opencode.project import resolve_directory, within
+
+        anchor = self.env.get("OPENCODE_DIRECTORY")
+        if not anchor or not os.path.isdir(anchor):
+            return None, "this terminal has no OpenCode project"
+        home = self.project(resolve_directory(anchor))
+        if within(home, here):
+            return None, f"{self.cwd} is in the terminal's project {home.directory} ({home.id})"
+        free = _pinning(self.env, self.socket_dir, here.id)
+        if free is not None:
+            return None, f"not pinned: {free} ({here.id})"
+        return home, (
+            f"pinned to the terminal's project {home.directory} ({home.id}), "
+            f"not {self.cwd} ({here.id})"
+        )
+
+    def _session_directory(self, project: Project) -> tuple[str, str] | None:
+        """The directory of the session `--session` names, or `--continue` continues."""
+        import sqlite3
+
+        from supervisor.opencode.sessions import (
+            InvalidSessionId,
+            SessionNotFound,
+            find_session,
+            list_sessions,
+        )
+
+        caps = self.capabilities()
+        if caps is None or command_of(self.args, caps.commands) not in SESSION_COMMANDS:
+            return None
+        if _has_option(self.args, ["--dir"]):
+            return None
+        wanted = option_value(self.args, SESSION_OPTIONS)
+        try:
+            if wanted is not None:
+                record = find_session(wanted, env=self.env)
+                why = f"session {wanted} belongs to {record.directory}"
+            else:
+                roots = [s for s in list_sessions(project.id, env=self.env) if not s.parent_id]
+                if not roots:
+                    return None
+                record = roots[0]
+                why = f"the last session of {project.id} is {record.session_id}"
+        except (InvalidSessionId, SessionNotFound, OSError, sqlite3.Error):
+            return None
+        if not os.path.isdir(record.directory) or os.path.samefile(record.directory, self.cwd):
+            return None
+        return record.directory, f"{why}, in {record.directory}"
+
+
+def _session_options(args: Sequence[str]) -> bool:
+    return _has_option(args, [*SESSION_OPTIONS, *CONTINUE_OPTIONS])
+
+
+def _read_json(path: str) -> object:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, value: object) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".projects-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _say(text: str) -> None:
     print(f"opencode (ptysup shim): {text}", file=sys.stderr)
 
 
-def _exec(real: str, args: list[str], cwd: str | None) -> int:
-    if cwd is not None:
-        os.chdir(cwd)
-        os.environ["PWD"] = cwd
+def _exec(
+    real: str, args: list[str], env: Mapping[str, str], pwd: str | None, *, moved: bool = False
+) -> int:
+    environ = dict(env)
+    if pwd is not None:
+        if moved:
+            os.chdir(pwd)
+        environ["PWD"] = pwd
     try:
-        os.execv(real, ["opencode", *args])
+        os.execve(real, ["opencode", *args], environ)
     except OSError as exc:
         print(f"opencode (ptysup shim): cannot run {real}: {exc.strerror}", file=sys.stderr)
         return 126
-    return 0  # pragma: no cover - execv does not return
+    return 0  # pragma: no cover - execve does not return
 
 
 def install(directory: str, python: str = sys.executable) -> str:
