@@ -24,6 +24,7 @@ from supervisor import workdir
 if TYPE_CHECKING:
     from supervisor.opencode.probe import Capabilities
     from supervisor.opencode.project import Project, ProjectMemo
+    from supervisor.opencode.sessions import SessionRecord
 
 SHIM_NAME = "opencode"
 # Options of the top-level command that take a value (the rest are flags).
@@ -52,7 +53,10 @@ PASS_THROUGH_FLAGS = frozenset({"-h", "--help", "-v", "--version"})
 SESSION_OPTIONS = ("-s", "--session")
 CONTINUE_OPTIONS = ("-c", "--continue")
 SESSION_COMMANDS = frozenset({"", "run"})
-"""Where `--session` and `--continue` open a session of this machine's store (the TUI, `run`)."""
+"""Where `--session` opens a session of this machine's store: the TUI and `run` (whose event
+stream, scoped to its own directory, never sees another directory's session finish)."""
+CONTINUE_COMMANDS = frozenset({"run"})
+"""Where `--continue` looks in the one directory alone (the TUI looks below it too)."""
 MEMO_FILE = "projects.json"
 MEMO_SIZE = 64
 
@@ -357,26 +361,41 @@ class _Shim:
         )
 
         caps = self.capabilities()
-        if caps is None or command_of(self.args, caps.commands) not in SESSION_COMMANDS:
+        if caps is None or _has_option(self.args, ["--dir"]):
             return None
-        if _has_option(self.args, ["--dir"]):
-            return None
+        command = command_of(self.args, caps.commands)
         wanted = option_value(self.args, SESSION_OPTIONS)
         try:
-            if wanted is not None:
+            if wanted is not None and command in SESSION_COMMANDS:
                 record = find_session(wanted, env=self.env)
                 why = f"session {wanted} belongs to {record.directory}"
-            else:
-                roots = [s for s in list_sessions(project.id, env=self.env) if not s.parent_id]
-                if not roots:
+            elif wanted is None and command in CONTINUE_COMMANDS:
+                last = _last_session(list_sessions(project.id, env=self.env), project)
+                if last is None:
                     return None
-                record = roots[0]
-                why = f"the last session of {project.id} is {record.session_id}"
+                record = last
+                why = f"the last session of project {project.id} is {record.session_id}"
+            else:
+                return None
         except (InvalidSessionId, SessionNotFound, OSError, sqlite3.Error):
             return None
         if not os.path.isdir(record.directory) or os.path.samefile(record.directory, self.cwd):
             return None
         return record.directory, f"{why}, in {record.directory}"
+
+
+def _last_session(sessions: Sequence[SessionRecord], project: Project) -> SessionRecord | None:
+    """The session `--continue` means in `project`: the most recent one not a subagent's, in
+    any of its directories (outside a project with commits: at or below its directory)."""
+    from supervisor.opencode.project import GLOBAL
+
+    top = (project.worktree or project.directory).rstrip("/") + "/"
+    for record in sessions:
+        if record.parent_id:
+            continue
+        if project.id != GLOBAL or (record.directory + "/").startswith(top):
+            return record
+    return None
 
 
 def _session_options(args: Sequence[str]) -> bool:
