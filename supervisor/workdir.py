@@ -6,8 +6,13 @@ logical `PWD` (the path typed, symlinks and all) as long as it names the directo
 these functions apply the same rule.
 """
 
+from __future__ import annotations
+
 import os
-from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def names_directory(path: str | None, directory: str) -> bool:

@@ -20,10 +20,9 @@ from supervisor.opencode.project import (
     Project,
     project_for,
     read_cache,
-    remote_key,
-    remote_project_id,
     resolve_directory,
 )
+from supervisor.opencode.remote import remote_key, remote_project_id
 
 from .helpers import commit, git, opencode_server, private_env
 
