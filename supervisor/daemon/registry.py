@@ -13,6 +13,7 @@ from supervisor.daemon.session.ring import Ring
 from supervisor.daemon.session.session import Session
 from supervisor.daemon.session.snapshot import SessionState
 from supervisor.daemon.session.subscription import Subscription
+from supervisor.daemon.spawn import shells
 from supervisor.daemon.spawn.childenv import ChildSetup, child_cwd, child_env
 from supervisor.daemon.spawn.context import Context
 from supervisor.daemon.system import procs, pty, reaper
@@ -89,11 +90,14 @@ class Registry:
             secret = new_secret()
             gateway_url = self.gateway.url_for(secret)
         env = child_env(args.env, session_id, self.setup, context, gateway_url)
+        argv = list(args.argv)
+        if self.setup.shim_dir is not None and self.setup.shell_dir is not None:
+            argv, env = shells.integrate(argv, env, self.setup.shim_dir, self.setup.shell_dir)
         cwd = self.child_cwd(args)
         env["PWD"] = workdir.for_spawn(cwd)
         try:
             child = pty.spawn(
-                args.argv,
+                argv,
                 cwd,
                 env,
                 args.cols,

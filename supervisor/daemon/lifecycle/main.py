@@ -17,6 +17,7 @@ from supervisor.daemon.lifecycle import state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
 from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.session import screenview
+from supervisor.daemon.spawn import shells
 from supervisor.daemon.system import procs
 from supervisor.opencode import shim
 from supervisor.paths import resolve_socket
@@ -204,6 +205,8 @@ async def _serve(
                 os.close(fd)
         if settings.shim:
             daemon.registry.setup.shim_dir = _install_shim(socket_path)
+            if daemon.registry.setup.shim_dir is not None:
+                daemon.registry.setup.shell_dir = _install_shells(socket_path)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, daemon)
             listener = trio.socket.from_stdlib_socket(sock)
@@ -302,6 +305,18 @@ def _install_shim(socket_path: str) -> str | None:
         return shim.install(directory)
     except OSError as exc:
         log.error("cannot install the opencode shim; children run without it", error=str(exc))
+        return None
+
+
+def _install_shells(socket_path: str) -> str | None:
+    directory = os.path.join(os.path.dirname(socket_path), "shell")
+    try:
+        return shells.install(directory)
+    except OSError as exc:
+        log.error(
+            "cannot install the shell integration; start-up files may put the shim behind",
+            error=str(exc),
+        )
         return None
 
 

@@ -20,6 +20,9 @@ class ChildSetup:
     socket_path: str
     shim_dir: str | None = None
     opencode_bin: str | None = None
+    shell_dir: str | None = None
+    """The shell integration's rc files (`shells.install`), which put the shim first again
+    after a shell's start-up files."""
 
 
 def base_env(env: Mapping[str, str] | None) -> dict[str, str]:
