@@ -41,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         target = pi.target_dir(args.project)
+        project = args.project is not None
         if args.plugin_cmd == "install":
-            report = pi.install(target, opencode=args.opencode, force=args.force)
+            report = pi.install(target, opencode=args.opencode, force=args.force, project=project)
         elif args.plugin_cmd == "uninstall":
-            report = pi.uninstall(target)
+            report = pi.uninstall(target, project=project)
         else:
-            report = pi.status(target, opencode=args.opencode)
-    except pi.PluginInstallError as exc:
+            report = pi.status(target, opencode=args.opencode, project=project)
+    except (pi.PluginInstallError, OSError) as exc:
         print(f"ptysup opencode plugin {args.plugin_cmd}: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -1,13 +1,18 @@
 """Installing the OpenCode plugin (`opencode-plugin/`) into OpenCode's global config
 directory or a project's `.opencode/`: an entry file in `plugins/` and the modules beside
-it in `plugins/ptysup/`. The user's own files (opencode.json, other plugins) are only read."""
+it in `plugins/ptysup/`. The user's own files (opencode.json, other plugins) are only read.
+Nothing is written or removed through a symbolic link, and of what is there only the files
+the install's own manifest (`install.json`) lists are ever removed."""
 
 import json
 import os
 import re
-import shutil
+import secrets
+import stat
 import subprocess
 import sys
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,9 +95,16 @@ def ptysup_command() -> list[str]:
 
 
 def _plugin_files(source: Path) -> dict[str, bytes]:
+    """Name → bytes of every file of `plugins/ptysup/`; the record (install.json) lists the
+    others, and is the manifest of what an install wrote."""
     files = {p.name: p.read_bytes() for p in sorted(source.glob("*.js"))}
     files["package.json"] = (source / "package.json").read_bytes()
-    record = {"command": ptysup_command(), "version": supervisor.__version__, "source": str(source)}
+    record = {
+        "command": ptysup_command(),
+        "version": supervisor.__version__,
+        "source": str(source),
+        "files": sorted(files),
+    }
     files[RECORD_NAME] = (json.dumps(record, indent=2) + "\n").encode()
     return files
 
@@ -133,48 +145,69 @@ def check_opencode(binary: str | None, report: Report) -> None:
         )
 
 
-def _conflicts(target: Path) -> list[str]:
+def _conflicts(target: Path, plugins: "_Dir | None") -> list[str]:
     """Other plugins that define the same pty_* tools (opencode-pty), as notes."""
     notes = []
     for name in ("opencode.json", "opencode.jsonc"):
         path = target / name
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        if "opencode-pty" in text:
+        data = _read_plain(path)
+        if data is not None and b"opencode-pty" in data:
             notes.append(
                 f"{path} loads opencode-pty, whose pty_* tools have the same names: "
                 'remove it from "plugin" there so that these are the ones the agent gets'
             )
-    plugins = target / "plugins"
-    for other in sorted(plugins.glob("*.[jt]s")) if plugins.is_dir() else []:
-        if other.name != ENTRY_NAME and "pty_spawn" in other.read_text(errors="replace"):
-            notes.append(f"{other} also defines pty_spawn: remove it, or the tools clash")
+    for name in sorted(os.listdir(plugins.fd)) if plugins is not None else []:
+        if name == ENTRY_NAME or not name.endswith((".js", ".ts")):
+            continue
+        try:
+            data = plugins.read(name)
+        except PluginInstallError:
+            continue
+        if data is not None and b"pty_spawn" in data:
+            notes.append(
+                f"{plugins.path / name} also defines pty_spawn: remove it, or the tools clash"
+            )
     return notes
 
 
-def status(target: Path, *, opencode: str | None = None, probe: bool = True) -> Report:
+def status(
+    target: Path, *, opencode: str | None = None, probe: bool = True, project: bool = False
+) -> Report:
     report = Report(target)
-    entry = target / "plugins" / ENTRY_NAME
-    files = target / "plugins" / DIR_NAME
-    report.installed = entry.is_file() and (files / "index.js").is_file()
-    if report.installed:
-        wanted = _plugin_files(source_dir())
-        report.up_to_date = entry.read_text() == ENTRY_TEXT and all(
-            (files / name).is_file() and (files / name).read_bytes() == data
-            for name, data in wanted.items()
-        )
-    report.notes.extend(_conflicts(target))
+    try:
+        with _Plugins(target, project=project, create=False) as held:
+            plugins, files = held.plugins, held.files()
+            if plugins is not None and files is not None:
+                entry = plugins.read(ENTRY_NAME)
+                report.installed = _is_entry(entry) and files.read("index.js") is not None
+                if report.installed:
+                    wanted = _plugin_files(source_dir())
+                    report.up_to_date = entry == ENTRY_TEXT.encode() and all(
+                        files.read(name) == data for name, data in wanted.items()
+                    )
+            report.notes.extend(_conflicts(target, plugins))
+    except PluginInstallError as exc:
+        report.installed = False
+        report.notes.append(str(exc))
     if probe:
         check_opencode(opencode, report)
     return report
 
 
 def install(
-    target: Path, *, opencode: str | None = None, force: bool = False, probe: bool = True
+    target: Path,
+    *,
+    opencode: str | None = None,
+    force: bool = False,
+    probe: bool = True,
+    project: bool = False,
 ) -> Report:
-    """Write the plugin under `target`; only files that differ are written."""
+    """Write the plugin under `target`; only files that differ are written, and of what is
+    there only the files the previous install's manifest lists are removed.
+
+    `project`: `target` is a project's `.opencode/`, whose contents may come from anyone
+    (a cloned repository), so no symbolic link below the project is followed. In the global
+    config the directories above ours may be links (a dotfiles manager's); ours never."""
     report = Report(target)
     if probe:
         try:
@@ -182,45 +215,294 @@ def install(
         except PluginInstallError:
             if not force:
                 raise
-    entry = target / "plugins" / ENTRY_NAME
-    if entry.exists() and entry.read_text(errors="replace").split(":", 1)[0] != MARKER:
-        raise PluginInstallError(f"{entry} exists and is not this plugin's; move it away first")
-    files = target / "plugins" / DIR_NAME
-    files.mkdir(parents=True, exist_ok=True)
     wanted = _plugin_files(source_dir())
-    for name, data in wanted.items():
-        path = files / name
-        if not path.is_file() or path.read_bytes() != data:
-            _write(path, data)
-            report.changed.append(str(path))
-    for stale in sorted(files.iterdir()):
-        if stale.name not in wanted and stale.is_file():
-            stale.unlink()
-            report.changed.append(f"removed {stale}")
-    if not entry.is_file() or entry.read_text() != ENTRY_TEXT:
-        _write(entry, ENTRY_TEXT.encode())
-        report.changed.append(str(entry))
-    report.installed = report.up_to_date = True
-    report.notes.extend(_conflicts(target))
+    with _Plugins(target, project=project, create=True) as held:
+        plugins = held.plugins
+        assert plugins is not None
+        if not _is_entry(plugins.read(ENTRY_NAME), missing=True):
+            raise PluginInstallError(
+                f"{plugins.path / ENTRY_NAME} exists and is not this plugin's; move it away first"
+            )
+        files = held.files()
+        assert files is not None
+        before = _manifest(files, wanted)
+        if before is None:
+            foreign = sorted(name for name in wanted if files.kind(name) is not None)
+            if foreign:
+                raise PluginInstallError(
+                    f"{files.path} holds {', '.join(foreign)} but no {RECORD_NAME}: it is not "
+                    "this plugin's; move it away first"
+                )
+            before = set()
+        for stale in sorted(before - set(wanted)):
+            if files.remove(stale):
+                report.changed.append(f"removed {files.path / stale}")
+        for name, data in wanted.items():
+            if files.read(name) != data:
+                files.write(name, data)
+                report.changed.append(str(files.path / name))
+        if plugins.read(ENTRY_NAME) != ENTRY_TEXT.encode():
+            plugins.write(ENTRY_NAME, ENTRY_TEXT.encode())
+            report.changed.append(str(plugins.path / ENTRY_NAME))
+        report.installed = report.up_to_date = True
+        report.notes.extend(_conflicts(target, plugins))
     return report
 
 
-def uninstall(target: Path) -> Report:
+def uninstall(target: Path, *, project: bool = False) -> Report:
+    """Remove the entry and the files the install's manifest lists; the directory goes only
+    once nothing else is left in it."""
     report = Report(target)
-    entry = target / "plugins" / ENTRY_NAME
-    files = target / "plugins" / DIR_NAME
-    if entry.is_file():
-        if entry.read_text(errors="replace").split(":", 1)[0] != MARKER:
-            raise PluginInstallError(f"{entry} is not this plugin's; left in place")
-        entry.unlink()
-        report.changed.append(f"removed {entry}")
-    if (files / RECORD_NAME).is_file():
-        shutil.rmtree(files)
-        report.changed.append(f"removed {files}")
+    with _Plugins(target, project=project, create=False) as held:
+        plugins = held.plugins
+        if plugins is None:
+            return report
+        entry = plugins.read(ENTRY_NAME)
+        if entry is not None:
+            if not _is_entry(entry):
+                raise PluginInstallError(
+                    f"{plugins.path / ENTRY_NAME} is not this plugin's; left in place"
+                )
+            plugins.remove(ENTRY_NAME)
+            report.changed.append(f"removed {plugins.path / ENTRY_NAME}")
+        files = held.files()
+        listed = _manifest(files, _known_names()) if files is not None else None
+        if files is None or listed is None:
+            return report
+        for name in sorted(listed):
+            files.remove(name)
+        files.remove(RECORD_NAME)
+        left = sorted(os.listdir(files.fd))
+        if left:
+            report.changed.append(f"removed this plugin's files from {files.path}")
+            report.notes.append(
+                f"{files.path} kept: it holds files ptysup did not write ({', '.join(left)})"
+            )
+        else:
+            os.rmdir(DIR_NAME, dir_fd=plugins.fd)
+            report.changed.append(f"removed {files.path}")
     return report
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _is_entry(data: bytes | None, *, missing: bool = False) -> bool:
+    if data is None:
+        return missing
+    return data.decode(errors="replace").split(":", 1)[0] == MARKER
+
+
+def _known_names() -> dict[str, bytes]:
+    """The plugin's files by name, for a record from before the manifest (it lists none)."""
+    try:
+        return _plugin_files(source_dir())
+    except (PluginInstallError, OSError):
+        return {}
+
+
+def _manifest(files: "_Dir", known: Mapping[str, bytes]) -> set[str] | None:
+    """The names the install recorded in `files` wrote (None: no record, not ours). Only
+    plain names of this directory count, whatever else a record says."""
+    data = files.read(RECORD_NAME)
+    if data is None:
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        record = None
+    listed = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(listed, list):
+        listed = list(known)
+    return {n for n in listed if _plain_name(n) and n != RECORD_NAME}
+
+
+def _plain_name(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and name not in ("", os.curdir, os.pardir)
+        and "/" not in name
+        and "\0" not in name
+    )
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_MAX_READ = 16 << 20
+
+
+def _link_error(path: Path, what: str) -> PluginInstallError:
+    try:
+        to = f" (to {os.readlink(path)})"
+    except OSError:
+        to = ""
+    return PluginInstallError(
+        f"{path} is a symbolic link{to} where {what} belongs; ptysup neither writes nor "
+        "removes anything through a link: remove the link, then try again"
+    )
+
+
+@dataclass
+class _Dir:
+    """A directory held open by descriptor: every name in it is looked up without following
+    a symbolic link, so nothing swapped in along the way leads elsewhere."""
+
+    fd: int
+    path: Path
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def kind(self, name: str) -> str | None:
+        try:
+            st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return "link"
+        if stat.S_ISDIR(st.st_mode):
+            return "directory"
+        return "file" if stat.S_ISREG(st.st_mode) else "special file"
+
+    def child(self, name: str, *, create: bool) -> "_Dir | None":
+        """The directory `name` in this one; refused if it is a link or not a directory."""
+        if create:
+            with suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=self.fd)
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            kind = self.kind(name)
+            if kind == "link":
+                raise _link_error(self.path / name, "a directory") from None
+            raise PluginInstallError(
+                f"{self.path / name} is a {kind or 'path'} where a directory belongs "
+                f"({exc.strerror}): move it away first"
+            ) from None
+        return _Dir(fd, self.path / name)
+
+    def read(self, name: str) -> bytes | None:
+        """The bytes of the regular file `name` (None: there is none)."""
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if self.kind(name) == "link":
+                raise _link_error(self.path / name, "this plugin's file") from None
+            raise PluginInstallError(f"cannot read {self.path / name}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PluginInstallError(
+                    f"{self.path / name} is not a regular file: move it away first"
+                )
+            data = bytearray()
+            while chunk := os.read(fd, 1 << 16):
+                data += chunk
+                if len(data) > _MAX_READ:
+                    raise PluginInstallError(f"{self.path / name} is too big for this plugin's")
+            return bytes(data)
+        finally:
+            os.close(fd)
+
+    def write(self, name: str, data: bytes) -> None:
+        """`data` as the file `name`, whole or not at all, through a new temporary file
+        (O_EXCL) in this directory; a link or a directory at `name` is refused."""
+        kind = self.kind(name)
+        if kind == "link":
+            raise _link_error(self.path / name, "this plugin's file")
+        if kind not in (None, "file"):
+            raise PluginInstallError(
+                f"{self.path / name} is a {kind} where this plugin's file belongs: move it away"
+            )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        while True:
+            tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(tmp, flags, 0o644, dir_fd=self.fd)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp, dir_fd=self.fd)
+            raise
+
+    def remove(self, name: str) -> bool:
+        """Unlink `name` (a link itself, never what it points to); a directory stays."""
+        if self.kind(name) in (None, "directory"):
+            return False
+        with suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self.fd)
+        return True
+
+
+class _Plugins:
+    """`target/plugins` (None where absent and not created) and, on demand, `ptysup/` in it,
+    held open for one install, uninstall or status."""
+
+    def __init__(self, target: Path, *, project: bool, create: bool) -> None:
+        self.target, self.project, self.create = target, project, create
+        self.held: list[_Dir] = []
+        self.plugins: _Dir | None = None
+
+    def __enter__(self) -> "_Plugins":
+        try:
+            self.plugins = self._open_plugins()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self.held:
+            self.held.pop().close()
+
+    def files(self) -> _Dir | None:
+        if self.plugins is None:
+            return None
+        return self._hold(self.plugins.child(DIR_NAME, create=self.create))
+
+    def _hold(self, d: _Dir | None) -> _Dir | None:
+        if d is not None:
+            self.held.append(d)
+        return d
+
+    def _open_plugins(self) -> _Dir | None:
+        plugins = self.target / "plugins"
+        if not self.project:
+            try:
+                if self.create:
+                    plugins.mkdir(parents=True, exist_ok=True)
+                fd = os.open(plugins, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise PluginInstallError(f"cannot open {plugins}: {exc.strerror}") from None
+            return self._hold(_Dir(fd, plugins))
+        try:
+            fd = os.open(self.target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise PluginInstallError(f"cannot open {self.target.parent}: {exc.strerror}") from None
+        root = _Dir(fd, self.target.parent)
+        self._hold(root)
+        dot = self._hold(root.child(self.target.name, create=self.create))
+        return self._hold(dot.child("plugins", create=self.create)) if dot else None
+
+
+def _read_plain(path: Path) -> bytes | None:
+    """A regular file's bytes, not through a link at its own name; None if it is not one."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, _MAX_READ)
+    finally:
+        os.close(fd)
