@@ -5,7 +5,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,16 +193,33 @@ def _carry_out(step: Step, plan: Plan, env: Mapping[str, str]) -> None:
     if isinstance(step, MakeDir):
         step.path.mkdir(mode=step.mode, parents=True, exist_ok=True)
     elif isinstance(step, Write):
-        temporary = step.path.with_name(step.path.name + ".tmp")
-        temporary.write_bytes(step.content)
-        temporary.chmod(0o644)
-        temporary.replace(step.path)
+        _write_file(step.path, step.content)
     elif isinstance(step, Remove):
         step.path.unlink(missing_ok=True)
     else:
         result = run_tool(step.argv, env)
         if result.returncode != 0 and step.tolerated is None:
             raise ServiceError(failure_message(plan.manager, step.argv, result))
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    """`content` as `path`, whole or not at all, through a new temporary file beside it
+    (O_EXCL, a name nobody can plant beforehand); never through a symbolic link."""
+    if path.is_symlink():
+        raise ServiceError(
+            f"{path} is a symbolic link (to {os.readlink(path)}) where ptysup's own unit file "
+            "belongs; ptysup does not write through links: remove it, then install again"
+        )
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)
+            f.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def run_tool(argv: tuple[str, ...], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
