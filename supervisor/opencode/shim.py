@@ -442,16 +442,24 @@ def _exec(
 
 
 def install(directory: str, python: str = sys.executable) -> str:
-    """Write the shim as `directory/opencode` (atomically) and return the directory."""
+    """Write the shim as `directory/opencode` (atomically) beside the marker that tells
+    every shim, of this daemon or another, to pass this directory over; return it."""
+    from supervisor.opencode.locate import SHIM_MARKER
+
     os.makedirs(directory, mode=0o700, exist_ok=True)
     script = (
         f"#!{python}\nimport sys\nfrom supervisor.opencode.shim import main\nsys.exit(main())\n"
     )
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".opencode-")
-    try:
-        os.write(fd, script.encode())
-        os.fchmod(fd, stat.S_IRWXU)
-    finally:
-        os.close(fd)
-    os.replace(tmp, os.path.join(directory, SHIM_NAME))
+    marker = "ptysup's opencode shim: not OpenCode; a search for OpenCode skips this directory\n"
+    for name, text, mode in (
+        (SHIM_MARKER, marker, stat.S_IRUSR | stat.S_IWUSR),
+        (SHIM_NAME, script, stat.S_IRWXU),
+    ):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name.lstrip('.')}-")
+        try:
+            os.write(fd, text.encode())
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(directory, name))
     return directory
