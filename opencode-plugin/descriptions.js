@@ -5,6 +5,8 @@ Use it for long-running or interactive programs: dev servers, watchers, REPLs, s
 
 The terminal starts in the session's project directory (or workdir, relative to it) and carries the project's OpenCode context (OPENCODE_DIRECTORY, OPENCODE_PROJECT_ID, an opencode that stays in the project), whatever the shell later cd's to.
 
+Running it needs the user's bash permission for the command as a shell line: any env variables come first (\`NAME=value command args\`), so permission given for the bare command does not cover them. Set only the variables the command needs.
+
 Returns the terminal ID for pty_write, pty_read, pty_wait, pty_screen and pty_kill. With notifyOnExit, a message arrives in this session when the command ends.`;
 
 export const WRITE = `Type input into a terminal started by pty_spawn (or any terminal pty_list shows).

@@ -12,7 +12,7 @@ const ARGS = {
     command: z.string().describe("The program to run (e.g. bash, npm, python3)"),
     args: z.array(z.string()).optional().describe("Arguments for the program"),
     workdir: z.string().optional().describe("Working directory, absolute or relative to the project (default: the project directory)"),
-    env: z.record(z.string(), z.string()).optional().describe("Additional environment variables"),
+    env: z.record(z.string(), z.string()).optional().describe("Additional environment variables; the permission asked shows them before the command"),
     title: z.string().optional().describe("A short title for the terminal"),
     description: z.string().optional().describe("What this terminal is for, in 5-10 words"),
     notifyOnExit: z.boolean().optional().describe("Tell this session when the command ends (default: false)"),

@@ -77,6 +77,30 @@ function statusOf(s) {
   return s.exit_code === null ? "exited" : `exited with ${s.exit_code}`;
 }
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const quote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
+
+// A word as a POSIX shell reads it back: bare when plain, else in single quotes.
+export function shellWord(word) {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : quote(word);
+}
+
+// What pty_spawn asks the user to allow, written as the shell line that would run the same:
+// every variable of env in front of the command (PATH, LD_PRELOAD, HOME, GIT_PAGER... each
+// can choose what runs, and no list of the harmless ones can be trusted to be complete), so
+// that a rule or an earlier "always" for `git *` does not cover `GIT_PAGER=x git log`.
+// "Always" covers this program with exactly these variables and values, whatever the
+// arguments; a wildcard character in them would widen it, so then only this run is allowed.
+export function spawnPermission(command, args, env) {
+  const program = command.includes("=") ? quote(command) : shellWord(command);
+  const head = [...Object.keys(env).sort().map((key) => `${key}=${shellWord(env[key])}`), program].join(" ");
+  return {
+    pattern: [head, ...args.map(shellWord)].join(" "),
+    always: /[*?]/.test(head) ? [] : [`${head} *`],
+  };
+}
+
 export async function spawn(daemon, args, ctx) {
   check("pty_spawn", args, {
     command: ["text", true],
@@ -89,11 +113,15 @@ export async function spawn(daemon, args, ctx) {
   });
   const argv = [args.command, ...(args.args ?? [])];
   const commandLine = argv.join(" ");
+  for (const key of Object.keys(args.env ?? {})) {
+    if (!ENV_NAME.test(key)) fail("pty_spawn", `'env' has ${JSON.stringify(key)}, which is not a variable name (letters, digits and _, not starting with a digit)`);
+  }
+  const asked = spawnPermission(args.command, args.args ?? [], args.env ?? {});
   await ctx.ask({
     permission: "bash",
-    patterns: [commandLine],
-    always: [`${args.command} *`],
-    metadata: { command: commandLine, description: args.description ?? "" },
+    patterns: [asked.pattern],
+    always: asked.always,
+    metadata: { command: asked.pattern, description: args.description ?? "", env: args.env ?? {} },
   });
   const cwd = args.workdir ? path.resolve(ctx.directory, args.workdir) : ctx.directory;
   const title = args.title || args.description || commandLine;
