@@ -2,7 +2,7 @@
 
 import pytest
 
-from supervisor.opencode.shim import plan
+from supervisor.opencode.cmdline import plan
 
 COMMANDS = frozenset(
     {"run", "attach", "session", "serve", "export", "import", "stats", "db", "models", "mcp"}
@@ -99,7 +99,7 @@ def test_a_double_dash_ends_options():
 
 
 def test_attach_without_a_url_attaches_to_the_terminals_server():
-    from supervisor.opencode.shim import with_server_url
+    from supervisor.opencode.cmdline import with_server_url
 
     url = "http://127.0.0.1:5000/s/abc"
     assert with_server_url(["attach"], url) == ["attach", url]
