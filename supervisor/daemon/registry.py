@@ -161,7 +161,11 @@ class Registry:
                 self._names[session.name] = session
             if session.parented and session.state == "running":
                 WATCHED.add(session.pid)
-            if session.gateway_secret is not None and session.context is not None:
+            if (
+                session.gateway_secret is not None
+                and session.context is not None
+                and session.state == "running"
+            ):
                 self.gateway_secrets[session.gateway_secret] = session.context.directory
             self._nursery.start_soon(session.run, self.settings.drain_timeout)
         self._ids.advance(next_id)
@@ -171,6 +175,10 @@ class Registry:
         return self._ids.next
 
     def _finished(self, session: Session) -> None:
+        if session.gateway_secret is not None:
+            self.gateway_secrets.pop(session.gateway_secret, None)
+            if self.gateway is not None:
+                self.gateway.revoke(session.gateway_secret)
         log.info(
             "exited",
             session=session.id,

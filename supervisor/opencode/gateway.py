@@ -6,21 +6,22 @@ path in front of every request. A request without a known secret is refused and 
 reaches the OpenCode server; one with it is forwarded with the server's own credentials and,
 unless it already names a directory in the session's project, with
 ``x-opencode-directory`` set to the session's directory. Bodies, server-sent events and
-WebSocket upgrades stream through. docs/gateway.md has the evidence and the details.
+WebSocket upgrades stream through. Only the gateway's own user may connect (where the
+platform tells), and a connection has a few seconds to present a secret.
+docs/gateway.md has the evidence, the threat model and the details.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import h11
 import trio
 
 from supervisor import logs
+from supervisor.opencode.gateway_admission import Admission
 from supervisor.opencode.gateway_directory import (
     ProjectCache,
     anchor,
@@ -28,36 +29,29 @@ from supervisor.opencode.gateway_directory import (
     without_keys,
 )
 from supervisor.opencode.gateway_http import (
+    GONE,
     Headers,
     Peer,
     PeerFailed,
     end_to_end,
     json_response,
 )
+from supervisor.opencode.gateway_request import (
+    SECRET,
+    SECRET_PREFIX,
+    Refusal,
+    Route,
+    allowed_hosts,
+    check,
+    route,
+)
 from supervisor.opencode.gateway_upstream import Limits, Upstream, new_secret
 
 log = logs.get_logger("supervisor.gateway")
 
-SECRET_PREFIX = "/s/"
-_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 # Query parameters that carry credentials for OpenCode's server; the gateway supplies its own.
 _CREDENTIAL_KEYS = frozenset({"auth_token"})
-_NOT_FORWARDED = frozenset({b"host", b"authorization", b"expect"})
-_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, PeerFailed)
 __all__ = ["Gateway", "Limits", "Upstream", "new_secret"]
-
-
-@dataclass(frozen=True)
-class _Route:
-    directory: str
-    path: str
-    query: str
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    status: int
-    message: str
 
 
 class Gateway:
@@ -82,7 +76,8 @@ class Gateway:
         self._requested_port = port
         self._port: int | None = None
         self._projects = projects or ProjectCache()
-        self._slots = trio.Semaphore(self.limits.max_connections)
+        self.admission = Admission(self.limits)
+        self._hosts: frozenset[bytes] = frozenset()
 
     @property
     def port(self) -> int:
@@ -92,7 +87,7 @@ class Gateway:
 
     def url_for(self, secret: str) -> str:
         """The OPENCODE_SERVER_URL of the session holding ``secret``."""
-        if not _SECRET.fullmatch(secret):
+        if not SECRET.fullmatch(secret):
             raise ValueError("a secret is 16 to 256 characters of [A-Za-z0-9_-]")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{SECRET_PREFIX}{secret}"
@@ -100,27 +95,27 @@ class Gateway:
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until cancelled; ``task_status.started(port)`` once listening."""
         listeners = await trio.open_tcp_listeners(self._requested_port, host=self.host)
-        self._port = listeners[0].socket.getsockname()[1]
-        log.info("gateway listening", port=self._port, upstream=self.upstream.url)
-        task_status.started(self._port)
+        port = self._port = listeners[0].socket.getsockname()[1]
+        self._hosts = allowed_hosts(port)
+        log.info("gateway listening", port=port, upstream=self.upstream.url)
+        task_status.started(port)
         try:
             await trio.serve_listeners(self._handle, listeners)
         finally:
             self._port = None
 
-    def route(self, target: bytes) -> _Route | _Refusal:
+    def revoke(self, secret: str) -> None:
+        """End the exchanges in flight under ``secret``, whose session has ended. New requests
+        with it are refused as soon as ``lookup`` no longer knows it."""
+        self.admission.revoke(secret)
+
+    def check(self, request: h11.Request) -> Route | Refusal:
+        """Whether a request may go upstream, and where; every request of a connection."""
+        return check(request, self._hosts, self._lookup)
+
+    def route(self, target: bytes) -> Route | Refusal:
         """Where a request target goes: the session's directory, the upstream path, the query."""
-        text = target.decode("latin-1")
-        if not text.startswith("/"):
-            return _Refusal(400, "the request target must be a path")
-        path, _, query = text.partition("?")
-        if not path.startswith(SECRET_PREFIX):
-            return _Refusal(401, "this URL carries no session secret; use $OPENCODE_SERVER_URL")
-        secret, _, rest = path[len(SECRET_PREFIX) :].partition("/")
-        directory = self._lookup(secret) if _SECRET.fullmatch(secret) else None
-        if directory is None:
-            return _Refusal(403, "unknown or expired session secret")
-        return _Route(directory, "/" + rest.lstrip("/"), query)
+        return route(target, self._lookup)
 
     async def place(self, home: str, query: str, headers: Headers) -> tuple[str, Headers]:
         """The request as it goes upstream: as it is if every directory it names is in the
@@ -134,41 +129,14 @@ class Gateway:
                 return query, headers
         return anchor(query, headers, home)
 
-    def forward_headers(self, headers: Headers, upgrade: bool) -> Headers:
-        out = [(b"host", self.upstream.host_header)]
-        out += end_to_end(headers, _NOT_FORWARDED)
-        authorization = self.upstream.authorization()
-        if authorization is not None:
-            out.append((b"authorization", authorization))
-        if upgrade:
-            out.append((b"connection", b"upgrade"))
-            out += [(name, value) for name, value in headers if name == b"upgrade"]
-        else:
-            out.append((b"connection", b"close"))
-        return out
-
     async def _handle(self, stream: trio.SocketStream) -> None:
-        try:
-            self._slots.acquire_nowait()
-        except trio.WouldBlock:
-            await _refuse_raw(stream, 503, "too many connections to the gateway")
+        if not await self.admission.admit(stream):
             return
         try:
             async with stream:
                 await _Connection(self, stream).run()
         except Exception:
             log.exception("gateway connection failed")
-        finally:
-            self._slots.release()
-
-
-async def _refuse_raw(stream: trio.SocketStream, status: int, message: str) -> None:
-    conn = h11.Connection(h11.SERVER)
-    response, body = json_response(status, message)
-    with trio.move_on_after(1), contextlib.suppress(*_GONE):
-        await stream.send_all(conn.send(response) + conn.send(h11.Data(data=body)))
-    with contextlib.suppress(*_GONE):
-        await stream.aclose()
 
 
 class _Connection:
@@ -176,6 +144,7 @@ class _Connection:
 
     def __init__(self, gateway: Gateway, stream: trio.SocketStream) -> None:
         self.gateway = gateway
+        self.admission = gateway.admission
         self.limits = gateway.limits
         self.stream = stream
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
@@ -183,26 +152,60 @@ class _Connection:
 
     async def run(self) -> None:
         try:
-            while True:
-                with trio.move_on_after(self.limits.idle_timeout) as idle:
-                    event = await self.client.next_event()
-                if idle.cancelled_caught or not isinstance(event, h11.Request):
+            request = await self.authenticate()
+            if request is None:
+                return
+            with self.admission.authenticated() as admitted:
+                if not admitted:
+                    await self.fail(503, "too many connections to the gateway")
                     return
-                if not await self.serve(event):
-                    return
-                self.client.conn.start_next_cycle()
+                while await self.serve(request):
+                    self.client.conn.start_next_cycle()
+                    with trio.move_on_after(self.limits.idle_timeout) as idle:
+                        event = await self.client.next_event()
+                    if idle.cancelled_caught or not isinstance(event, h11.Request):
+                        return
+                    request = event
         except PeerFailed as exc:
             if exc.peer == "client":
                 await self.fail(exc.status_hint, f"bad request: {exc.reason}")
 
+    async def authenticate(self) -> h11.Request | None:
+        """The connection's first request, if its head came in time and may go upstream;
+        else the connection is answered (or just closed) and None."""
+        with self.admission.pending():
+            try:
+                event = await self.client.next_event()
+            except PeerFailed as exc:
+                await self.fail(exc.status_hint, f"bad request: {exc.reason}")
+                return None
+            if not isinstance(event, h11.Request):
+                return None
+            refusal = self.gateway.check(event)
+            if isinstance(refusal, Refusal):
+                await self.refuse(refusal)
+                return None
+            return event
+        return None
+
+    async def refuse(self, refusal: Refusal) -> bool:
+        log.info("gateway refused a request", status=refusal.status, reason=refusal.message)
+        return await self.fail(refusal.status, refusal.message)
+
     async def serve(self, request: h11.Request) -> bool:
         """Answer one request; whether the connection can carry another."""
-        route = self.gateway.route(request.target)
-        if isinstance(route, _Refusal):
-            log.info("gateway refused a request", status=route.status)
-            return await self.fail(route.status, route.message)
+        route = self.gateway.check(request)
+        if isinstance(route, Refusal):
+            return await self.refuse(route)
         if request.method == b"CONNECT":
             return await self.fail(405, "CONNECT is not supported")
+        with self.admission.exchange(route.secret):
+            return await self.forward(request, route)
+        log.info("gateway ended an exchange: its session has ended")
+        return False
+
+    async def forward(self, request: h11.Request, route: Route) -> bool:
+        """Forward a request along its route and relay the answer."""
         query = without_keys(route.query, _CREDENTIAL_KEYS)
         query, headers = await self.gateway.place(route.directory, query, list(request.headers))
         upgrade = any(name == b"upgrade" for name, _ in headers)
@@ -210,7 +213,7 @@ class _Connection:
         forwarded = h11.Request(
             method=request.method,
             target=target.encode("latin-1"),
-            headers=self.gateway.forward_headers(headers, upgrade),
+            headers=self.gateway.upstream.request_headers(headers, upgrade),
         )
         upstream = self.gateway.upstream
         try:
@@ -361,7 +364,7 @@ class _Connection:
         async with trio.open_nursery() as nursery:
 
             async def copy(source: Peer, sink: Peer, early: bytes) -> None:
-                with contextlib.suppress(*_GONE):
+                with contextlib.suppress(*GONE):
                     if early:
                         await sink.send_raw(early)
                     while data := await source.receive():
@@ -375,7 +378,7 @@ class _Connection:
         """Answer with an error, if no response has started, and close; always False."""
         if self.client.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             response, body = json_response(status, message)
-            with contextlib.suppress(*_GONE), trio.move_on_after(5):
+            with contextlib.suppress(*GONE), trio.move_on_after(5):
                 await self.client.send(response)
                 await self.client.send(h11.Data(data=body))
                 await self.client.send(h11.EndOfMessage())
@@ -385,7 +388,7 @@ class _Connection:
     async def linger(self) -> None:
         """Read what the client still sends for a moment: closing on unread data resets the
         connection, and the client may lose the error response with it."""
-        with contextlib.suppress(*_GONE), trio.move_on_after(self.limits.linger_timeout):
+        with contextlib.suppress(*GONE), trio.move_on_after(self.limits.linger_timeout):
             await self.stream.send_eof()
             left = self.limits.linger_bytes
             while left > 0 and (data := await self.stream.receive_some(self.limits.receive_size)):

@@ -36,6 +36,10 @@ class PeerFailed(Exception):
         self.status_hint = status_hint
 
 
+GONE = (trio.BrokenResourceError, trio.ClosedResourceError, PeerFailed)
+"""What a send or receive raises once the other side is gone."""
+
+
 class Peer:
     """An h11 connection and the stream it speaks over; transport errors become PeerFailed."""
 

@@ -9,6 +9,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from supervisor.opencode.gateway_http import Headers, end_to_end
+
+_NOT_FORWARDED = frozenset({b"host", b"authorization", b"expect"})
+
 
 def new_secret() -> str:
     """A fresh per-session secret: 32 URL-safe characters."""
@@ -66,15 +70,37 @@ class Upstream:
         token = base64.b64encode(f"{self.username}:{self.password}".encode())
         return b"Basic " + token
 
+    def request_headers(self, headers: Headers, upgrade: bool) -> Headers:
+        """A client's request headers as they go to this server: its Host and credentials."""
+        out = [(b"host", self.host_header)]
+        out += end_to_end(headers, _NOT_FORWARDED)
+        authorization = self.authorization()
+        if authorization is not None:
+            out.append((b"authorization", authorization))
+        if upgrade:
+            out.append((b"connection", b"upgrade"))
+            out += [(name, value) for name, value in headers if name == b"upgrade"]
+        else:
+            out.append((b"connection", b"close"))
+        return out
+
 
 @dataclass(frozen=True)
 class Limits:
     max_connections: int = 256
-    """Client connections at once; further ones get 503 and are closed."""
+    """Client connections at once that have presented a valid secret; a further one gets
+    503 and is closed."""
+    max_pending: int = 64
+    """Client connections at once that have not presented a valid secret yet; a further one
+    makes the oldest of them close. Also the most refusals of other users under way."""
+    max_refusing_per_peer: int = 8
+    """Refusals under way for one other user; further connections of it are closed at once."""
+    head_timeout: float = 5.0
+    """Seconds a new connection has to send its first request head (line and headers)."""
     max_header_bytes: int = 64 * 1024
     """Largest request head (h11's max_incomplete_event_size)."""
     idle_timeout: float = 60.0
-    """Seconds a client connection may take to send a request head, or wait between requests."""
+    """Seconds a connection may wait between requests, once it has presented a valid secret."""
     connect_timeout: float = 10.0
     """Seconds to connect to the OpenCode server before answering 502."""
     receive_size: int = 64 * 1024

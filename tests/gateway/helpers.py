@@ -33,6 +33,8 @@ class Client:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self.conn = h11.Connection(h11.CLIENT)
+        host, port = stream.socket.getpeername()[:2]
+        self.host = f"{host}:{port}"
 
     @classmethod
     @asynccontextmanager
@@ -56,7 +58,7 @@ class Client:
     ) -> None:
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
             self.conn.start_next_cycle()
-        fields = [("host", "gateway"), *(headers or [])]
+        fields = [("host", self.host), *(headers or [])]
         await self.send(h11.Request(method=method, target=target, headers=fields))
 
     async def head(self) -> h11.Response:

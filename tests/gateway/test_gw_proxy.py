@@ -412,14 +412,13 @@ async def test_connections_are_bounded_and_idle_ones_closed(repos: Repos) -> Non
     async with (
         fake_upstream() as fake,
         running_gateway(fake.upstream(), {SECRET: str(repos.a)}.get, limits=limits) as gw,
+        Client.connect(gw.port) as idle,
     ):
-        idle = await trio.open_tcp_stream("127.0.0.1", gw.port)
-        async with idle:
-            await trio.sleep(0.05)
-            refused = await raw_exchange(gw.port, b"")
-            assert refused.startswith(b"HTTP/1.1 503 ")
-            with trio.fail_after(3):
-                assert await idle.receive_some(100) == b""
+        assert (await idle.request("GET", f"/s/{SECRET}/first")).status == 200
+        refused = await fetch(f"{gw.url_for(SECRET)}/second")
+        assert refused.status == 503
+        with trio.fail_after(3):
+            assert await idle.stream.receive_some(100) == b""
         with trio.fail_after(3):
             while True:
                 reply = await fetch(f"{gw.url_for(SECRET)}/again")
