@@ -7,16 +7,14 @@ the install's own manifest (`install.json`) lists are ever removed."""
 import json
 import os
 import re
-import secrets
-import stat
 import subprocess
 import sys
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import supervisor
+from supervisor.safedir import SafeDir, SafeDirError, read_plain
 
 ENTRY_NAME = "ptysup.js"
 DIR_NAME = "ptysup"
@@ -145,12 +143,12 @@ def check_opencode(binary: str | None, report: Report) -> None:
         )
 
 
-def _conflicts(target: Path, plugins: "_Dir | None") -> list[str]:
+def _conflicts(target: Path, plugins: SafeDir | None) -> list[str]:
     """Other plugins that define the same pty_* tools (opencode-pty), as notes."""
     notes = []
     for name in ("opencode.json", "opencode.jsonc"):
         path = target / name
-        data = _read_plain(path)
+        data = read_plain(path)
         if data is not None and b"opencode-pty" in data:
             notes.append(
                 f"{path} loads opencode-pty, whose pty_* tools have the same names: "
@@ -161,7 +159,7 @@ def _conflicts(target: Path, plugins: "_Dir | None") -> list[str]:
             continue
         try:
             data = plugins.read(name)
-        except PluginInstallError:
+        except SafeDirError:
             continue
         if data is not None and b"pty_spawn" in data:
             notes.append(
@@ -298,7 +296,7 @@ def _known_names() -> dict[str, bytes]:
         return {}
 
 
-def _manifest(files: "_Dir", known: Mapping[str, bytes]) -> set[str] | None:
+def _manifest(files: SafeDir, known: Mapping[str, bytes]) -> set[str] | None:
     """The names the install recorded in `files` wrote (None: no record, not ours). Only
     plain names of this directory count, whatever else a record says."""
     data = files.read(RECORD_NAME)
@@ -323,186 +321,59 @@ def _plain_name(name: object) -> bool:
     )
 
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_MAX_READ = 16 << 20
-
-
-def _link_error(path: Path, what: str) -> PluginInstallError:
-    try:
-        to = f" (to {os.readlink(path)})"
-    except OSError:
-        to = ""
-    return PluginInstallError(
-        f"{path} is a symbolic link{to} where {what} belongs; ptysup neither writes nor "
-        "removes anything through a link: remove the link, then try again"
-    )
-
-
-@dataclass
-class _Dir:
-    """A directory held open by descriptor: every name in it is looked up without following
-    a symbolic link, so nothing swapped in along the way leads elsewhere."""
-
-    fd: int
-    path: Path
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-    def kind(self, name: str) -> str | None:
-        try:
-            st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            return "link"
-        if stat.S_ISDIR(st.st_mode):
-            return "directory"
-        return "file" if stat.S_ISREG(st.st_mode) else "special file"
-
-    def child(self, name: str, *, create: bool) -> "_Dir | None":
-        """The directory `name` in this one; refused if it is a link or not a directory."""
-        if create:
-            with suppress(FileExistsError):
-                os.mkdir(name, 0o777, dir_fd=self.fd)
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            kind = self.kind(name)
-            if kind == "link":
-                raise _link_error(self.path / name, "a directory") from None
-            raise PluginInstallError(
-                f"{self.path / name} is a {kind or 'path'} where a directory belongs "
-                f"({exc.strerror}): move it away first"
-            ) from None
-        return _Dir(fd, self.path / name)
-
-    def read(self, name: str) -> bytes | None:
-        """The bytes of the regular file `name` (None: there is none)."""
-        try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=self.fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if self.kind(name) == "link":
-                raise _link_error(self.path / name, "this plugin's file") from None
-            raise PluginInstallError(f"cannot read {self.path / name}: {exc.strerror}") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise PluginInstallError(
-                    f"{self.path / name} is not a regular file: move it away first"
-                )
-            data = bytearray()
-            while chunk := os.read(fd, 1 << 16):
-                data += chunk
-                if len(data) > _MAX_READ:
-                    raise PluginInstallError(f"{self.path / name} is too big for this plugin's")
-            return bytes(data)
-        finally:
-            os.close(fd)
-
-    def write(self, name: str, data: bytes) -> None:
-        """`data` as the file `name`, whole or not at all, through a new temporary file
-        (O_EXCL) in this directory; a link or a directory at `name` is refused."""
-        kind = self.kind(name)
-        if kind == "link":
-            raise _link_error(self.path / name, "this plugin's file")
-        if kind not in (None, "file"):
-            raise PluginInstallError(
-                f"{self.path / name} is a {kind} where this plugin's file belongs: move it away"
-            )
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        while True:
-            tmp = f".{name}.{secrets.token_hex(8)}.tmp"
-            try:
-                fd = os.open(tmp, flags, 0o644, dir_fd=self.fd)
-                break
-            except FileExistsError:
-                continue
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(tmp, dir_fd=self.fd)
-            raise
-
-    def remove(self, name: str) -> bool:
-        """Unlink `name` (a link itself, never what it points to); a directory stays."""
-        if self.kind(name) in (None, "directory"):
-            return False
-        with suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=self.fd)
-        return True
+_OWNER = "this plugin's"
 
 
 class _Plugins:
     """`target/plugins` (None where absent and not created) and, on demand, `ptysup/` in it,
-    held open for one install, uninstall or status."""
+    held open for one install, uninstall or status; a SafeDirError leaves it as a
+    PluginInstallError with the same message."""
 
     def __init__(self, target: Path, *, project: bool, create: bool) -> None:
         self.target, self.project, self.create = target, project, create
-        self.held: list[_Dir] = []
-        self.plugins: _Dir | None = None
+        self.held: list[SafeDir] = []
+        self.plugins: SafeDir | None = None
 
     def __enter__(self) -> "_Plugins":
         try:
             self.plugins = self._open_plugins()
-        except BaseException:
-            self.__exit__()
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         while self.held:
             self.held.pop().close()
+        if isinstance(exc, SafeDirError):
+            raise PluginInstallError(str(exc)) from None
 
-    def files(self) -> _Dir | None:
+    def files(self) -> SafeDir | None:
         if self.plugins is None:
             return None
         return self._hold(self.plugins.child(DIR_NAME, create=self.create))
 
-    def _hold(self, d: _Dir | None) -> _Dir | None:
+    def _hold(self, d: SafeDir | None) -> SafeDir | None:
         if d is not None:
             self.held.append(d)
         return d
 
-    def _open_plugins(self) -> _Dir | None:
+    def _open_plugins(self) -> SafeDir | None:
         plugins = self.target / "plugins"
         if not self.project:
             try:
                 if self.create:
                     plugins.mkdir(parents=True, exist_ok=True)
-                fd = os.open(plugins, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                opened = SafeDir.open(plugins, follow=True, owner=_OWNER)
             except FileNotFoundError:
                 return None
             except OSError as exc:
                 raise PluginInstallError(f"cannot open {plugins}: {exc.strerror}") from None
-            return self._hold(_Dir(fd, plugins))
+            return self._hold(opened)
         try:
-            fd = os.open(self.target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            root = SafeDir.open(self.target.parent, follow=True, owner=_OWNER)
         except OSError as exc:
             raise PluginInstallError(f"cannot open {self.target.parent}: {exc.strerror}") from None
-        root = _Dir(fd, self.target.parent)
         self._hold(root)
         dot = self._hold(root.child(self.target.name, create=self.create))
         return self._hold(dot.child("plugins", create=self.create)) if dot else None
-
-
-def _read_plain(path: Path) -> bytes | None:
-    """A regular file's bytes, not through a link at its own name; None if it is not one."""
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, _MAX_READ)
-    finally:
-        os.close(fd)

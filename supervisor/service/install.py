@@ -5,12 +5,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supervisor.safedir import SafeDir
 from supervisor.service import units
 from supervisor.service.units import ServiceError
 
@@ -203,23 +202,15 @@ def _carry_out(step: Step, plan: Plan, env: Mapping[str, str]) -> None:
 
 
 def _write_file(path: Path, content: bytes) -> None:
-    """`content` as `path`, whole or not at all, through a new temporary file beside it
-    (O_EXCL, a name nobody can plant beforehand); never through a symbolic link."""
-    if path.is_symlink():
-        raise ServiceError(
-            f"{path} is a symbolic link (to {os.readlink(path)}) where ptysup's own unit file "
-            "belongs; ptysup does not write through links: remove it, then install again"
-        )
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)
-            f.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise
+    """`content` as `path`, whole or not at all (SafeDir.replace, mode 644 whatever the
+    umask); never through a symbolic link."""
+    with SafeDir.open(path.parent, follow=True) as directory:
+        if directory.kind(path.name) == "link":
+            raise ServiceError(
+                f"{path} is a symbolic link (to {os.readlink(path)}) where ptysup's own unit "
+                "file belongs; ptysup does not write through links: remove it, then install again"
+            )
+        directory.replace(path.name, content, mode=0o644, exact_mode=True)
 
 
 def run_tool(argv: tuple[str, ...], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -17,9 +17,10 @@ user's files are never edited; anything else (`-c`, a script, `--norc`...) is le
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Mapping, Sequence
+
+from supervisor.safedir import SafeDir
 
 SHIM_VAR = "PTYSUP_SHELL_SHIM"
 """The shim directory, for the rc files (they unset it)."""
@@ -250,46 +251,26 @@ def integrate(
 def install(shell_dir: str) -> str:
     """Write the rc files under `shell_dir` (atomically, never through a symlink) and
     return `shell_dir`."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(shell_dir, 0o700)
-    top = _open_private_dir(shell_dir)
-    try:
-        _write(top, BASH_RC, BASHRC)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(ZSH_DIR, 0o700, dir_fd=top)
-        zsh = _open_private_dir(ZSH_DIR, top)
-        try:
+    with _open_private_dir(shell_dir) as top:
+        top.replace(BASH_RC, BASHRC.encode(), mode=0o600)
+        with _open_private_dir(ZSH_DIR, top) as zsh:
             for name, text in ZSH_FILES.items():
-                _write(zsh, name, text)
-        finally:
-            os.close(zsh)
-    finally:
-        os.close(top)
+                zsh.replace(name, text.encode(), mode=0o600)
     return shell_dir
 
 
-def _open_private_dir(path: str, dir_fd: int | None = None) -> int:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+def _open_private_dir(path: str, within: SafeDir | None = None) -> SafeDir:
+    """`path` (in `within`), made if missing, as a directory only this user can enter."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700, dir_fd=within.fd if within else None)
+    directory = SafeDir.open(path, within=within)
     try:
-        info = os.fstat(fd)
+        info = os.fstat(directory.fd)
         if info.st_uid != os.geteuid():
             raise PermissionError(f"{path} belongs to another user")
         if stat.S_IMODE(info.st_mode) != 0o700:
-            os.fchmod(fd, 0o700)
+            os.fchmod(directory.fd, 0o700)
     except BaseException:
-        os.close(fd)
+        directory.close()
         raise
-    return fd
-
-
-def _write(dir_fd: int, name: str, text: str) -> None:
-    tmp = f".{name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(text.encode())
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp, dir_fd=dir_fd)
-        raise
+    return directory
