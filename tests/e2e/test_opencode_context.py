@@ -38,6 +38,7 @@ class Shell:
             str(start),
             "--timeout",
             str(timeout),
+            timeout=timeout + 30,
         )
         assert done.returncode == 0, f"{line!r} did not finish: {self.output(start)}"
         return self.output(start)
