@@ -94,6 +94,9 @@ def status_text(status: dict[str, Any]) -> str:
     if path:
         lanes = path.get("lanes")
         threads = f", {lanes} thread{'s' if lanes != 1 else ''}" if lanes else ""
+        stopped = path.get("stopped") or []
+        if stopped:
+            threads += f", {len(stopped)} stopped ({'; '.join(map(str, stopped))})"
         lines.append(f"{'byte path:':12} {path['byte_path']} ({path['why']}){threads}")
     return "\n".join(lines)
 

@@ -2,12 +2,18 @@
 
 `PTYSUP_NATIVE=0` keeps the pure-Python byte path; `PTYSUP_NATIVE=1` makes a daemon that
 cannot load the compiled one refuse to start; unset, the compiled one runs where it loads.
+`PTYSUP_PLANE_DIR` names a directory whose build of it loads first (a sanitized build:
+`scripts/sanitize`).
 """
 
 import os
 from types import ModuleType
 
 ENV = "PTYSUP_NATIVE"
+PLANE_DIR = "PTYSUP_PLANE_DIR"
+
+if os.environ.get(PLANE_DIR):
+    __path__.insert(0, os.environ[PLANE_DIR])
 
 
 class NativeUnavailable(RuntimeError):

@@ -57,5 +57,6 @@ PyMODINIT_FUNC PyInit__plane(void) {
     PyModule_AddIntConstant(m, "INPUT", EV_INPUT);
     PyModule_AddIntConstant(m, "DETACH", EV_DETACH);
     PyModule_AddIntConstant(m, "HANGUP", EV_HANGUP);
+    PyModule_AddIntConstant(m, "STOPPED", EV_STOPPED);
     return m;
 }

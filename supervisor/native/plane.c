@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void lock_plane(PlaneObject *p) {
+void lock_plane(PlaneObject *p) {
     if (pthread_mutex_trylock(&p->mu) == 0) return;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&p->mu);
@@ -34,35 +34,59 @@ static PyObject *unknown(const char *what, unsigned long long handle) {
 }
 
 
+static PyObject *closed_plane(void) {
+    PyErr_SetString(PyExc_ValueError, "the byte plane is closed");
+    return NULL;
+}
+
 static PyObject *plane_add_session(PlaneObject *p, PyObject *args) {
     int fd;
-    PyObject *ring;
+    RingObject *ring;
     long long limit = -1;
     if (!PyArg_ParseTuple(args, "iO!|L", &fd, &RingType, &ring, &limit)) return NULL;
-    /* The master stays the caller's (an fd per session counts): it keeps it open until
-       remove_session. */
-    if (fcntl(fd, F_GETFD) < 0) return PyErr_SetFromErrno(PyExc_OSError);
-    int mine = fd;
+    /* The thread reads a duplicate of its own: the caller's number may be closed, and given
+       to another file, while the session is on the plane. */
+    int mine = plane_own_dup(fd);
+    if (mine < 0) return NULL;
+    enum { ADDED, CLOSED, TAKEN, NO_MEMORY, UNWATCHED } failed = ADDED;
+    int s = -1, err = 0;
+    unsigned long long handle = 0;
     lock_plane(p);
-    int s = plane_free_slot((void **)&p->sess, &p->nsess, sizeof(Sess));
-    if (s < 0) {
-        pthread_mutex_unlock(&p->mu);
-        return PyErr_NoMemory();
+    if (p->closed) failed = CLOSED;
+    else if (!ring_own(ring, p)) failed = TAKEN;
+    else if ((s = plane_free_slot((void **)&p->sess, &p->nsess, sizeof(Sess))) < 0)
+        failed = NO_MEMORY;
+    else {
+        Sess *S = &p->sess[s];
+        uint32_t gen = S->gen;
+        memset(S, 0, sizeof *S);
+        S->used = 1, S->gen = gen, S->fd = mine, S->watching = -1, S->limit = limit;
+        handle = TAG(T_SESS, s, gen);
+        if (plane_watch(p, mine, handle, &S->watching, WANT_IN) < 0) {
+            err = errno;
+            S->used = 0;
+            failed = UNWATCHED;
+        } else {
+            Py_INCREF(ring);
+            S->ring = ring;
+        }
     }
-    Sess *S = &p->sess[s];
-    uint32_t gen = S->gen;
-    memset(S, 0, sizeof *S);
-    S->used = 1, S->gen = gen, S->fd = mine, S->watching = -1, S->limit = limit;
-    unsigned long long handle = TAG(T_SESS, s, gen);
-    if (plane_watch(p, mine, handle, &S->watching, WANT_IN) < 0) {
-        S->used = 0;
-        pthread_mutex_unlock(&p->mu);
+    if (failed == NO_MEMORY || failed == UNWATCHED) ring_own(ring, NULL);
+    pthread_mutex_unlock(&p->mu);
+    if (failed == ADDED) return PyLong_FromUnsignedLongLong(handle);
+    close(mine);
+    switch (failed) {
+    case CLOSED:
+        return closed_plane();
+    case TAKEN:
+        PyErr_SetString(PyExc_RuntimeError, "the ring is filled by a lane of the byte plane");
+        return NULL;
+    case NO_MEMORY:
+        return PyErr_NoMemory();
+    default:
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    Py_INCREF(ring);
-    S->ring = (RingObject *)ring;
-    pthread_mutex_unlock(&p->mu);
-    return PyLong_FromUnsignedLongLong(handle);
 }
 
 static PyObject *plane_remove_session(PlaneObject *p, PyObject *arg) {
@@ -80,13 +104,15 @@ static PyObject *plane_remove_session(PlaneObject *p, PyObject *arg) {
         if (p->ins[i].used && p->ins[i].sess == s) plane_drop_in(p, i);
     Sess *S = &p->sess[s];
     plane_watch(p, S->fd, 0, &S->watching, 0);
+    close(S->fd);
     RingObject *ring = S->ring;
     int eof = S->eof;
+    ring_own(ring, NULL);
     S->ring = NULL;
     S->used = 0;
     S->gen = (S->gen + 1) & 0x0fffffff;
     pthread_mutex_unlock(&p->mu);
-    Py_XDECREF(ring);
+    Py_DECREF(ring);
     return PyBool_FromLong(eof);
 }
 
@@ -122,9 +148,14 @@ static PyObject *plane_add_output(PlaneObject *p, PyObject *args) {
     int fd;
     long long written, hold;
     if (!PyArg_ParseTuple(args, "KiLL", &h, &fd, &written, &hold)) return NULL;
+    if (written < 0) {
+        PyErr_SetString(PyExc_ValueError, "an output's offset must not be negative");
+        return NULL;
+    }
     int mine = plane_own_dup(fd);
     if (mine < 0) return NULL;
     lock_plane(p);
+    int closed = p->closed;
     int s = FIND_SESS(p, h), o = -1;
     if (s >= 0 && (o = plane_free_slot((void **)&p->outs, &p->nouts, sizeof(Out))) >= 0) {
         Out *O = &p->outs[o];
@@ -145,6 +176,7 @@ static PyObject *plane_add_output(PlaneObject *p, PyObject *args) {
         close(mine);
         errno = err;
         if (o == -2) return PyErr_SetFromErrno(PyExc_OSError); /* a terminal it cannot watch */
+        if (closed) return closed_plane();
         return s < 0 ? unknown("session", h) : PyErr_NoMemory();
     }
     return PyLong_FromUnsignedLongLong(handle);
@@ -169,6 +201,7 @@ static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
     int mine = plane_own_dup(fd);
     if (mine < 0) return NULL;
     lock_plane(p);
+    int closed = p->closed;
     int s = FIND_SESS(p, h), i = -1;
     if (s >= 0 && (i = plane_free_slot((void **)&p->ins, &p->nins, sizeof(In))) >= 0) {
         In *I = &p->ins[i];
@@ -188,6 +221,7 @@ static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
         close(mine);
         errno = err;
         if (i == -2) return PyErr_SetFromErrno(PyExc_OSError);
+        if (closed) return closed_plane();
         return s < 0 ? unknown("session", h) : PyErr_NoMemory();
     }
     return PyLong_FromUnsignedLongLong(handle);
@@ -267,11 +301,17 @@ static PyObject *plane_stats(PlaneObject *p, PyObject *unused) {
     for (int s = 0; s < p->nsess; s++) sessions += p->sess[s].used;
     for (int o = 0; o < p->nouts; o++) outputs += p->outs[o].used;
     for (int i = 0; i < p->nins; i++) inputs += p->ins[i].used;
-    PyObject *d = Py_BuildValue("{s:i,s:i,s:i,s:L,s:L,s:O}", "sessions", sessions, "outputs",
-                                outputs, "inputs", inputs, "reads", p->reads, "wakeups",
-                                p->wakeups, "running", p->running ? Py_True : Py_False);
+    long long reads = p->reads, wakeups = p->wakeups;
     pthread_mutex_unlock(&p->mu);
-    return d;
+    /* built without the mutex: building may run the collector, and so any Python code */
+    int running = __atomic_load_n(&p->running, __ATOMIC_ACQUIRE);
+    int failed = __atomic_load_n(&p->failed, __ATOMIC_RELAXED);
+    PyObject *error = failed ? PyUnicode_FromFormat("poller_wait: %s", strerror(failed))
+                             : Py_NewRef(Py_None);
+    if (error == NULL) return NULL;
+    return Py_BuildValue("{s:i,s:i,s:i,s:L,s:L,s:O,s:N}", "sessions", sessions, "outputs",
+                         outputs, "inputs", inputs, "reads", reads, "wakeups", wakeups,
+                         "running", running ? Py_True : Py_False, "error", error);
 }
 
 static PyMethodDef plane_methods[] = {
@@ -297,7 +337,8 @@ static PyMethodDef plane_methods[] = {
     {"freeze", (PyCFunction)plane_freeze, METH_O,
      "freeze(True): read no terminal from now on, until freeze(False)."},
     {"fileno", (PyCFunction)plane_fileno, METH_NOARGS, "Readable when there are events."},
-    {"stats", (PyCFunction)plane_stats, METH_NOARGS, "Counts, for status."},
+    {"stats", (PyCFunction)plane_stats, METH_NOARGS,
+     "Counts, whether the thread runs, and why it stopped if its loop failed: for status."},
     {"close", (PyCFunction)plane_close, METH_NOARGS, "Stop the thread and let go of all."},
     {NULL}};
 

@@ -6,15 +6,18 @@
 
 #include "ring.h"
 
-enum { EV_DATA = 1, EV_EOF, EV_HELD, EV_FLOWING, EV_RELEASED, EV_INPUT, EV_DETACH, EV_HANGUP };
+enum {
+    EV_DATA = 1, EV_EOF, EV_HELD, EV_FLOWING, EV_RELEASED, EV_INPUT, EV_DETACH, EV_HANGUP,
+    EV_STOPPED /* the thread could not wait any more and ended: key 0, value the errno */
+};
 
 typedef struct {
     int used;
     uint32_t gen;
     long long key;
-    int fd;       /* the master: the caller's, open until remove_session */
+    int fd;       /* the plane's own duplicate of the master, closed by remove_session */
     int watching; /* -1: not registered */
-    RingObject *ring;
+    RingObject *ring; /* a reference, and the ring's owner is this plane */
     int64_t limit; /* Python's: read no further than this offset; -1: no limit (atomic) */
     int limit_changed; /* atomic: set_limit changed it; the thread rearms */
     int eof;
@@ -28,7 +31,8 @@ typedef struct {
     long long key;
     int sess; /* slot */
     int fd, watching;
-    int64_t written, hold; /* hold < 0: never hold the child back; released when it blocks */
+    int64_t written, hold; /* hold < 0: never hold the child back; released when it blocks.
+                              The hold used is at most the ring's capacity: out_hold() */
     int held, released; /* released: the plane let go; Python takes the slot back */
 } Out;
 
@@ -49,15 +53,30 @@ typedef struct {
     int64_t rawlen;
 } Event;
 
-/* Two mutexes: `mu` for the sessions, outputs and inputs, held by the thread through each
-   wake-up; `emu` for the events alone, so that Python takes them (and sets a limit, which
-   needs neither) without waiting for the thread's system calls. Only Python grows the
-   arrays, and only under `mu`. */
+/* Who guards what:
+   - `mu`: the sessions, outputs and inputs (every field but those below), `frozen`,
+     `closed`, `reads` and `wakeups`. The thread holds it through each wake-up, its system
+     calls included; Python takes it for every call but take, set_limit, set_relaxed and
+     fileno, and lets go of it before it builds a Python object (which may run any code).
+   - `emu`: the events, `notified`, `prompt`, `unsent`, `unsent_since`, and each session's
+     `dirty` and `relaxed`: Python takes the events (and sets `relaxed`) without waiting
+     for the thread's system calls.
+   - Order: `mu` before `emu`, and `mu` before a ring's mutex; no one takes `mu` holding
+     either, nor `emu` and a ring's mutex together.
+   - Only Python changes which slots are used and grows the arrays, under `mu`: it reads
+     them without it (set_limit, take), the thread only under it.
+   - Atomic: each session's `limit` and `limit_changed`; `running` and `failed`.
+   - Python's alone (under the GIL): `started`. The thread's alone: `read_now`, `window_at`,
+     `flood_at` and `slice`. Set before the thread starts and then only read: the fds.
+   - The rings of its sessions are the plane's: its thread alone changes them (ring.h). */
 typedef struct {
     PyObject_HEAD
     pthread_mutex_t mu, emu;
     pthread_t thread;
-    int running;
+    int started; /* the thread was created and is not joined yet */
+    int running; /* 1 until the thread ends, by close or because its loop failed */
+    int failed;  /* why the loop failed (errno), or 0 */
+    int closed;  /* close() let go of everything: nothing is added any more */
     int poller, wake_r, wake_w, stop_r, stop_w, poke_r, poke_w;
     int frozen;
     int notified;         /* emu */
@@ -93,10 +112,15 @@ void plane_release_out(PlaneObject *p, int o);
 void plane_drop_in(PlaneObject *p, int i);
 int plane_free_slot(void **array, int *count, size_t size);
 
+/* plane.c: take `mu` from Python, letting go of the GIL while it waits. */
+void lock_plane(PlaneObject *p);
+
 /* plane_life.c: the type's start and end, for plane.c's table. */
 PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
 void plane_dealloc(PlaneObject *p);
 PyObject *plane_close(PlaneObject *p, PyObject *unused);
+/* A duplicate of `fd` for the plane to keep (close-on-exec); -1 with an exception set when
+   it cannot, or when `fd` is blocking: the thread must never wait in a read or a write. */
 int plane_own_dup(int fd);
 int plane_find(uint64_t handle, int type, int count, void *array, size_t size);
 

@@ -77,6 +77,11 @@ int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want) {
     return rc;
 }
 
+/* How far behind the ring's end the output may fall: never more than the ring keeps. */
+static int64_t out_hold(const Out *O, const RingObject *r) {
+    return O->hold >= 0 && O->hold < r->capacity ? O->hold : r->capacity;
+}
+
 static int64_t allowed(PlaneObject *p, int s) {
     Sess *S = &p->sess[s];
     if (p->frozen) return 0;
@@ -85,8 +90,8 @@ static int64_t allowed(PlaneObject *p, int s) {
     for (int o = 0; o < p->nouts; o++) {
         Out *O = &p->outs[o];
         if (!O->used || O->released || O->sess != s) continue;
-        int64_t hold = O->hold >= 0 && O->hold < S->ring->capacity ? O->hold : S->ring->capacity;
-        if (O->written + hold < limit) limit = O->written + hold;
+        int64_t hold = out_hold(O, S->ring); /* limit >= 0, hold >= 0: no overflow */
+        if (O->written < limit - hold) limit = O->written + hold;
     }
     return limit == INT64_MAX ? BATCH : limit - S->ring->end;
 }
@@ -152,7 +157,7 @@ void plane_flush(PlaneObject *p, int o) {
         return;
     }
     plane_watch(p, O->fd, TAG(T_OUT, o, O->gen), &O->watching, blocked ? WANT_OUT : 0);
-    if (O->held && behind <= O->hold / 2) {
+    if (O->held && behind <= out_hold(O, r) / 2) {
         O->held = 0;
         plane_emit(p, EV_FLOWING, handle, O->written, NULL, 0);
     }
@@ -163,25 +168,30 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
     Sess *S = &p->sess[s];
     RingObject *r = S->ring;
     int64_t total = 0, room = 0;
+    char spill[READ_SIZE];
     while (total < budget) {
         room = allowed(p, s);
         if (room <= 0) break;
         int64_t want = room < READ_SIZE ? room : READ_SIZE, span;
         /* Only this thread changes the ring: it holds the ring's lock only while it
-           changes what readers may see, never during a system call. The oldest bytes
-           that the read may overwrite stop being kept before it. */
+           changes what readers may see, never during a system call. A read goes straight
+           into the ring where it overwrites nothing kept; into `spill` once the ring is
+           full, and is copied in after, so that the ring keeps min(end, capacity) bytes
+           readable at every moment. */
         pthread_mutex_lock(&r->mu);
         if (ring_reserve(r, want) < 0) {
             pthread_mutex_unlock(&r->mu);
             break;
         }
         char *dst = ring_tail(r, want, &span);
-        if (r->size + span > r->alloc) r->size = r->alloc - span;
+        int direct = r->size + span <= r->alloc;
         pthread_mutex_unlock(&r->mu);
+        if (!direct) dst = spill, span = want;
         ssize_t n = read(S->fd, dst, (size_t)span);
         if (n > 0) {
             pthread_mutex_lock(&r->mu);
-            ring_commit(r, n);
+            if (direct) ring_commit(r, n);
+            else ring_put(r, spill, n);
             pthread_mutex_unlock(&r->mu);
             total += n;
             p->reads++;
@@ -217,7 +227,7 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
         for (int o = 0; o < p->nouts; o++) {
             Out *O = &p->outs[o];
             if (O->used && !O->released && O->sess == s && O->hold >= 0 && !O->held &&
-                O->written + O->hold <= r->end) {
+                r->end - O->written >= out_hold(O, r)) {
                 O->held = 1;
                 plane_emit(p, EV_HELD, (long long)TAG(T_OUT, o, O->gen), O->written, NULL, 0);
             }
@@ -328,6 +338,17 @@ static void pace(PlaneObject *p) {
     set_slice(p, now - p->flood_at > CALM_NS ? SHORT_SLICE_NS : 0);
 }
 
+/* The loop cannot wait any more: the thread ends, and says so to Python at once. */
+static void stopped(PlaneObject *p, int err) {
+    __atomic_store_n(&p->failed, err, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->running, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&p->emu);
+    emit_locked(p, EV_STOPPED, 0, err, NULL, 0);
+    char one = 1;
+    if (write(p->wake_w, &one, 1) == 1) p->notified = 1;
+    pthread_mutex_unlock(&p->emu);
+}
+
 void *plane_thread(void *arg) {
     PlaneObject *p = arg;
     poll_event evs[64];
@@ -342,6 +363,7 @@ void *plane_thread(void *arg) {
         int n = poller_wait(p->poller, evs, 64, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
+            stopped(p, errno);
             break;
         }
         int stop = 0, floods = 0;

@@ -18,6 +18,16 @@ static int nonblocking_pipe(int fds[2]) {
 }
 
 int plane_own_dup(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (!(flags & O_NONBLOCK)) {
+        PyErr_Format(PyExc_ValueError,
+                     "fd %d is blocking: the byte plane takes non-blocking ones only", fd);
+        return -1;
+    }
     int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (mine < 0) PyErr_SetFromErrno(PyExc_OSError);
     return mine;
@@ -55,15 +65,17 @@ PyObject *plane_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay the main thread's */
+    p->running = 1;
     int rc = pthread_create(&p->thread, NULL, plane_thread, p);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
+        p->running = 0;
         errno = rc;
         PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(p);
         return NULL;
     }
-    p->running = 1;
+    p->started = 1;
     return (PyObject *)p;
 }
 
@@ -76,20 +88,34 @@ static void drop_everything(PlaneObject *p) {
         Sess *S = &p->sess[s];
         if (!S->used) continue;
         plane_watch(p, S->fd, 0, &S->watching, 0);
-        Py_CLEAR(S->ring);
+        close(S->fd);
+        ring_own(S->ring, NULL);
         S->used = 0;
     }
 }
 
+/* The rings after drop_everything, with the mutex let go: a ring's last reference may run
+   any Python code as it goes. */
+static void let_go_of_rings(PlaneObject *p) {
+    for (int s = 0; s < p->nsess; s++) Py_CLEAR(p->sess[s].ring);
+}
+
 PyObject *plane_close(PlaneObject *p, PyObject *unused) {
-    if (p->running) {
+    if (p->started) {
         char one = 1;
         (void)!write(p->stop_w, &one, 1); /* the pipe is never full: one byte, once */
         Py_BEGIN_ALLOW_THREADS
         pthread_join(p->thread, NULL);
         Py_END_ALLOW_THREADS
-        p->running = 0;
+        p->started = 0;
+        __atomic_store_n(&p->running, 0, __ATOMIC_RELEASE);
+    }
+    if (!p->closed) {
+        lock_plane(p);
+        p->closed = 1;
         drop_everything(p);
+        pthread_mutex_unlock(&p->mu);
+        let_go_of_rings(p);
     }
     Py_RETURN_NONE;
 }

@@ -29,6 +29,14 @@ int ring_spans(RingObject *r, int64_t from, int64_t to, struct iovec iov[2]) {
     return 2;
 }
 
+int ring_own(RingObject *r, void *owner) {
+    lock_ring(r);
+    int done = r->owner == NULL || owner == NULL;
+    if (done) r->owner = owner;
+    pthread_mutex_unlock(&r->mu);
+    return done;
+}
+
 static void copy_out(RingObject *r, int64_t from, int64_t to, char *dst) {
     struct iovec iov[2];
     int k = ring_spans(r, from, to, iov);
@@ -78,6 +86,17 @@ void ring_commit(RingObject *r, int64_t n) {
     r->size = r->size + n > r->alloc ? r->alloc : r->size + n;
 }
 
+void ring_put(RingObject *r, const char *src, int64_t n) {
+    while (n > 0) {
+        int64_t span;
+        char *dst = ring_tail(r, n, &span);
+        memcpy(dst, src, (size_t)span);
+        ring_commit(r, span);
+        src += span;
+        n -= span;
+    }
+}
+
 static int ring_init(RingObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"capacity", "end", NULL};
     long long capacity, end = 0;
@@ -90,6 +109,11 @@ static int ring_init(RingObject *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "ring end must not be negative");
         return -1;
     }
+    if (self->initialised) {
+        PyErr_SetString(PyExc_RuntimeError, "a ring is initialised once");
+        return -1;
+    }
+    self->initialised = 1;
     self->capacity = capacity;
     self->end = end;
     return 0;
@@ -102,6 +126,8 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     self->buf = NULL;
     self->alloc = self->size = self->end = 0;
     self->capacity = 1;
+    self->initialised = 0;
+    self->owner = NULL;
     return (PyObject *)self;
 }
 
@@ -118,6 +144,16 @@ static PyObject *ring_append(RingObject *self, PyObject *arg) {
     int64_t offset = self->end;
     const char *src = view.buf;
     int64_t n = view.len;
+    if (self->owner != NULL || n > INT64_MAX - self->end) {
+        int owned = self->owner != NULL;
+        pthread_mutex_unlock(&self->mu);
+        PyBuffer_Release(&view);
+        if (owned)
+            PyErr_SetString(PyExc_RuntimeError, "the ring is filled by a lane of the byte plane");
+        else
+            PyErr_SetString(PyExc_OverflowError, "the ring's end would pass 2**63 - 1");
+        return NULL;
+    }
     if (n > self->capacity) {
         self->end += n - self->capacity;
         self->size = 0;
@@ -129,33 +165,18 @@ static PyObject *ring_append(RingObject *self, PyObject *arg) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
-    while (n > 0) {
-        int64_t span;
-        char *dst = ring_tail(self, n, &span);
-        memcpy(dst, src, (size_t)span);
-        ring_commit(self, span);
-        src += span;
-        n -= span;
-    }
+    ring_put(self, src, n);
     pthread_mutex_unlock(&self->mu);
     PyBuffer_Release(&view);
     return PyLong_FromLongLong(offset);
 }
 
-static PyObject *ring_read(RingObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"since", "limit", NULL};
-    long long since;
-    PyObject *limit_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|O", kwlist, &since, &limit_obj)) return NULL;
-    long long limit = -1;
-    if (limit_obj != Py_None) {
-        limit = PyLong_AsLongLong(limit_obj);
-        if (limit == -1 && PyErr_Occurred()) return NULL;
-    }
+/* (start, bytes) from `since` on, at most `limit` bytes (< 0: no limit). */
+static PyObject *read_from(RingObject *self, int64_t since, int64_t limit) {
     lock_ring(self);
     int64_t start = since > ring_start(self) ? since : ring_start(self);
     int64_t stop = self->end;
-    if (limit >= 0 && start + limit < stop) stop = start + limit;
+    if (limit >= 0 && limit < stop - start) stop = start + limit;
     if (start >= stop) {
         int64_t at = start < self->end ? start : self->end;
         pthread_mutex_unlock(&self->mu);
@@ -172,12 +193,21 @@ static PyObject *ring_read(RingObject *self, PyObject *args, PyObject *kwds) {
     return result;
 }
 
+static PyObject *ring_read(RingObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"since", "limit", NULL};
+    long long since;
+    PyObject *limit_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|O", kwlist, &since, &limit_obj)) return NULL;
+    long long limit = -1;
+    if (limit_obj != Py_None) {
+        limit = PyLong_AsLongLong(limit_obj);
+        if (limit == -1 && PyErr_Occurred()) return NULL;
+    }
+    return read_from(self, since, limit);
+}
+
 static PyObject *ring_snapshot(RingObject *self, PyObject *unused) {
-    PyObject *args = Py_BuildValue("(L)", (long long)ring_start(self));
-    if (args == NULL) return NULL;
-    PyObject *result = ring_read(self, args, NULL);
-    Py_DECREF(args);
-    return result;
+    return read_from(self, 0, -1); /* from the oldest kept, which is never below 0 */
 }
 
 static PyObject *ring_get_start(RingObject *self, void *closure) {
@@ -199,7 +229,10 @@ static PyObject *ring_get_capacity(RingObject *self, void *closure) {
 }
 
 static PyObject *ring_get_allocated(RingObject *self, void *closure) {
-    return PyLong_FromLongLong(self->alloc);
+    lock_ring(self);
+    int64_t alloc = self->alloc;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLongLong(alloc);
 }
 
 static PyMethodDef ring_methods[] = {

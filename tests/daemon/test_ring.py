@@ -119,6 +119,8 @@ def test_random_appends_and_reads(ring_type, capacity, chunks, data):
     start, got = ring.read(since)
     assert start == max(since, len(model) - capacity)
     assert got == model[start:]
+    assert ring.end - ring.start == min(ring.end, capacity)
+    assert ring.snapshot() == (ring.start, model[len(model) - min(len(model), capacity) :])
 
 
 def test_one_byte_appends_stay_in_few_chunks():

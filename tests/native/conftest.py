@@ -13,3 +13,10 @@ def plane_module():
     if _plane is None:
         pytest.skip(f"the compiled byte plane cannot be built here: {build.build()}")
     return _plane
+
+
+@pytest.fixture
+def plane(plane_module):
+    p = plane_module.Plane()
+    yield p
+    p.close()

@@ -66,6 +66,7 @@ def test_the_python_path_runs_when_the_module_is_missing(tmp_path):
     code = "from supervisor import native; print(native.load()[1])"
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("PTYSUP_NATIVE", None)
+    env.pop("PTYSUP_PLANE_DIR", None)
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
     )
@@ -75,3 +76,10 @@ def test_the_python_path_runs_when_the_module_is_missing(tmp_path):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
     )
     assert done.returncode != 0 and "NativeUnavailable" in done.stderr
+
+
+def test_a_sanitized_build_goes_to_a_directory_of_its_own():
+    flags = build.command(["cc"], Path("out.so"), "thread")
+    assert "-fsanitize=thread" in flags and "-O2" not in flags
+    assert build.sanitized("thread") != build.HERE
+    assert "-fsanitize=thread" not in build.command(["cc"], Path("out.so"))

@@ -3,6 +3,7 @@ of its own while the plane holds a terminal of it, and goes back to the shared o
 has none; its handles stay the same, and no byte is lost or read twice across the moves."""
 
 import contextlib
+import errno
 import os
 import select
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from supervisor.daemon.session.plane import BytePlane
+from tests.native.test_contracts import pollers, replaces_the_poller
 from tests.native.test_plane import SEQ, SEQ_BYTES, pipe, reap, spawn
 
 
@@ -114,6 +116,7 @@ def test_keys_keep_a_lane_until_the_detach_key_lets_go_of_them(byteplane, plane_
             "wakeups": 0,
             "lanes": 2,
             "running": True,
+            "stopped": [],
         }
         os.write(keys_w, b"hello")
         deadline = time.monotonic() + 10
@@ -173,6 +176,7 @@ def test_a_limit_and_a_freeze_go_with_the_session(byteplane, plane_module):
             "wakeups": 0,
             "lanes": 1,
             "running": True,
+            "stopped": [],
         }
         assert plane_threads(1) == 1
         with pytest.raises(KeyError, match="no session"):
@@ -181,3 +185,78 @@ def test_a_limit_and_a_freeze_go_with_the_session(byteplane, plane_module):
         reap(pid, master)
         os.close(r)
         os.close(w)
+
+
+class FailingAdds:
+    """A lane whose `add_session` fails as epoll does when it has no room (ENOSPC)."""
+
+    def __init__(self, plane) -> None:
+        self._plane = plane
+
+    def add_session(self, *args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str):
+        return getattr(self._plane, name)
+
+
+def test_a_session_that_cannot_go_back_stays_on_its_lane_and_is_read(byteplane, plane_module):
+    pid, master = spawn("stty -echo; while read line; do echo got-$line; done")
+    ring = plane_module.Ring(1 << 20)
+    r, w = pipe()
+    try:
+        session = byteplane.add_session(master, ring, -1, Recorder())
+        output = byteplane.add_output(session, w, 0, -1, Recorder())
+        shared = byteplane._shared.plane
+        byteplane._shared.plane = FailingAdds(shared)
+        try:
+            byteplane.remove_output(output)
+        finally:
+            byteplane._shared.plane = shared
+        pump(byteplane, 0.05)
+        assert byteplane.stats()["lanes"] == 2
+        byteplane.set_limit(session, None)
+        os.write(master, b"one\n")
+        deadline = time.monotonic() + 10
+        while b"got-one" not in ring.read(0)[1] and time.monotonic() < deadline:
+            pump(byteplane, 0.01)
+        assert b"got-one" in ring.read(0)[1]
+        byteplane.add_output(session, w, ring.end, -1, Recorder())
+        assert byteplane.stats()["lanes"] == 2
+    finally:
+        reap(pid, master)
+        os.close(r)
+        os.close(w)
+
+
+@replaces_the_poller
+def test_a_lane_that_stops_is_logged_and_in_the_stats(plane_module, capsys):
+    before = pollers()
+    byteplane = BytePlane(plane_module)
+    (poller,) = pollers() - before
+    pid, master = spawn("sleep 30")
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        session = byteplane.add_session(master, plane_module.Ring(4096), -1, Recorder())
+        os.dup2(null, poller)
+        byteplane.set_limit(session, 10)
+        deadline = time.monotonic() + 10
+        while byteplane.stats()["running"] and time.monotonic() < deadline:
+            pump(byteplane, 0.01)
+        pump(byteplane, 0.05)
+        why = f"poller_wait: {os.strerror(errno.EINVAL)}"
+        assert byteplane.stats() | {"reads": 0, "wakeups": 0} == {
+            "sessions": 1,
+            "outputs": 0,
+            "inputs": 0,
+            "reads": 0,
+            "wakeups": 0,
+            "lanes": 1,
+            "running": False,
+            "stopped": [why],
+        }
+        assert "a lane of the byte plane stopped" in capsys.readouterr().err
+    finally:
+        byteplane.close()
+        reap(pid, master)
+        os.close(null)

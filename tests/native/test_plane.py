@@ -56,13 +56,6 @@ def read_all(fd: int, until: int, timeout: float = 20.0) -> bytes:
     return bytes(got)
 
 
-@pytest.fixture
-def plane(plane_module):
-    p = plane_module.Plane()
-    yield p
-    p.close()
-
-
 SEQ = "seq 1 300000"  # 2 MB of lines
 SEQ_BYTES = "".join(f"{i}\r\n" for i in range(1, 300001)).encode()
 
@@ -208,22 +201,34 @@ def test_a_limit_and_a_freeze_stop_the_reading(plane, plane_module):
 
 def test_bad_handles_and_fds_are_named(plane, plane_module):
     ring = plane_module.Ring(10)
-    with pytest.raises(OSError):
-        plane.add_session(987654, ring)
-    with pytest.raises(KeyError, match="no session"):
-        plane.set_limit(12345, 0)
-    with pytest.raises(KeyError, match="no session"):
-        plane.add_output(12345, 1, 0, -1)
-    with pytest.raises(TypeError):
-        plane.add_session(0, b"not a ring")
+    r, w = pipe()
+    try:
+        with pytest.raises(OSError):
+            plane.add_session(987654, ring)
+        with pytest.raises(KeyError, match="no session"):
+            plane.set_limit(12345, 0)
+        with pytest.raises(KeyError, match="no session"):
+            plane.add_output(12345, w, 0, -1)
+        with pytest.raises(ValueError, match="must not be negative"):
+            plane.add_output(12345, w, -1, -1)
+        with pytest.raises(TypeError):
+            plane.add_session(0, b"not a ring")
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_a_relaxed_session_is_told_of_later_but_taken_at_once(plane, plane_module):
-    pid, master = spawn("stty -echo; read a; printf 'one\\n'; read a; printf 'two\\n'; sleep 30")
+    script = "stty -echo; echo ready; read a; printf 'one\\n'; read a; printf 'two\\n'; sleep 30"
+    pid, master = spawn(script)
     ring = plane_module.Ring(1 << 20)
     try:
         s = plane.add_session(master, ring)
         plane.set_relaxed(s, True)
+        deadline = time.monotonic() + 10
+        while b"ready" not in ring.read(0)[1] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        plane.take()  # the 20 ms start with the output to come, not with "ready"
         os.write(master, b"go\n")
         deadline = time.monotonic() + 10
         while b"one" not in ring.read(0)[1] and time.monotonic() < deadline:

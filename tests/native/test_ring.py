@@ -4,6 +4,7 @@
 import pytest
 from hypothesis import settings
 
+from supervisor.daemon.session.ring import Ring as PyRing
 from tests.daemon.test_ring import RingMachine
 
 try:
@@ -46,3 +47,19 @@ def test_bad_arguments_are_refused():
         Ring(10, -1)
     with pytest.raises(TypeError):
         Ring(10).append("text")
+
+
+@pytest.mark.parametrize("ring_type", [PyRing, Ring], ids=["python", "native"])
+def test_a_limit_past_the_largest_offset_reads_to_the_end(ring_type):
+    ring = ring_type(10)
+    ring.append(b"0123456789")
+    assert ring.read(5, 2**63 - 1) == (5, b"56789")
+    assert ring.read(5, 2**63 - 6) == (5, b"56789")
+
+
+def test_a_ring_is_initialised_once():
+    ring = Ring(10)
+    ring.append(b"abc")
+    with pytest.raises(RuntimeError, match="once"):
+        ring.__init__(4, 100)
+    assert (ring.capacity, ring.read(0)) == (10, (0, b"abc"))

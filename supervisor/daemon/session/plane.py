@@ -83,6 +83,7 @@ class BytePlane:
         self.INPUT: int = module.INPUT
         self.DETACH: int = module.DETACH
         self.HANGUP: int = module.HANGUP
+        self.STOPPED: int = module.STOPPED
 
     def _lane(self) -> _Lane:
         lane = _Lane(self.module.Plane(self._notify_w))
@@ -246,11 +247,13 @@ class BytePlane:
             self._release(handle)
 
     def _settle(self, session: _Session) -> None:
-        """Back to the shared lane, once the plane holds no terminal of the session's."""
+        """Back to the shared lane, once the plane holds no terminal of the session's (it
+        stays on its own lane, to go back next time, if the shared one cannot take it)."""
         if not session.users and session.lane is not self._shared:
             lane = session.lane
             self._move(session, self._shared)
-            self._close_later(lane)
+            if session.lane is not lane:
+                self._close_later(lane)
 
     # -- the lanes -----------------------------------------------------------------------
 
@@ -274,7 +277,12 @@ class BytePlane:
         }
         for key, value in self._counted.items():
             total[key] += value
-        return {**total, "lanes": len(lanes), "running": all(s["running"] for s in lanes)}
+        return {
+            **total,
+            "lanes": len(lanes),
+            "running": all(s["running"] for s in lanes),
+            "stopped": [s["error"] for s in lanes if not s["running"]],
+        }
 
     # -- the events --------------------------------------------------------------------
 
@@ -305,6 +313,9 @@ class BytePlane:
             retired, lane.retired = lane.retired, []
             closing = lane.closing
             for kind, native, value, data in lane.plane.take():
+                if kind == self.STOPPED:
+                    log.error("a lane of the byte plane stopped", error=os.strerror(value))
+                    continue
                 handler = lane.handlers.get(native)
                 if handler is None:
                     continue
