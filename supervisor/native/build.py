@@ -15,7 +15,16 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["ring.c", "poller.c", "slots.c", "plane_io.c", "plane_life.c", "plane.c", "module.c"]
+SOURCES = [
+    "ring.c",
+    "poller.c",
+    "slots.c",
+    "plane_io.c",
+    "plane_pace.c",
+    "plane_life.c",
+    "plane.c",
+    "module.c",
+]
 HEADERS = ["ring.h", "poller.h", "plane.h"]
 SANITIZERS = ("thread", "address", "undefined")
 

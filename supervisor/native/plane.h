@@ -102,6 +102,9 @@ extern PyTypeObject PlaneType;
 
 /* plane_io.c: the thread's side; the plane's mutex held. */
 void *plane_thread(void *arg);
+uint64_t plane_now_ns(void);
+/* Called by the lane's thread between rounds, without the plane's mutex. */
+void plane_pace(PlaneObject *p);
 void plane_rearm(PlaneObject *p, int s);
 void plane_flush(PlaneObject *p, int o);
 int plane_watch(PlaneObject *p, int fd, uint64_t tag, int *watching, int want);

@@ -8,10 +8,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#endif
 
 #define READ_SIZE 65536
 #define BATCH (256 * 1024)
@@ -24,16 +20,6 @@
    none) is told this long after it came: Python's batch work then lands on one in a
    hundred of an interactive session's keystrokes, not on one in thirty. */
 #define TELL_RELAXED_US 20000
-#define SHORT_SLICE_NS 100000
-#define WINDOW_NS 10000000
-#define FLOOD_BYTES (64 * 1024)
-#define CALM_NS 100000000 /* no flood for this long: short slices again */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void emit_locked(PlaneObject *p, int kind, long long key, long long value,
                         const char *raw, int64_t rawlen) {
@@ -212,7 +198,7 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
         S->dirty = 1;
         emit_locked(p, EV_DATA, handle, end, NULL, 0);
     }
-    if (total && p->unsent == 0) p->unsent_since = now_ns();
+    if (total && p->unsent == 0) p->unsent_since = plane_now_ns();
     p->unsent += total;
     if (total && !S->relaxed) p->prompt = 1;
     pthread_mutex_unlock(&p->emu);
@@ -280,7 +266,7 @@ static long tell(PlaneObject *p) {
     if (!p->notified && p->nevents > 0) {
         int urgent = p->unsent >= BATCH;
         for (int k = 0; k < p->nevents && !urgent; k++) urgent = p->events[k].kind != EV_DATA;
-        uint64_t waited = (now_ns() - p->unsent_since) / 1000;
+        uint64_t waited = (plane_now_ns() - p->unsent_since) / 1000;
         uint64_t after = p->prompt || p->unsent == 0 ? TELL_AFTER_US : TELL_RELAXED_US;
         if (!urgent && waited < after) {
             timeout = (long)(after - waited);
@@ -305,39 +291,6 @@ static void rearm_changed(PlaneObject *p) {
             plane_rearm(p, s);
 }
 
-/* A lane that carries keystrokes and their echoes asks the scheduler (EEVDF, Linux 6.12
-   on) for a short slice, so that it runs as soon as it wakes rather than after the threads
-   busy with a flood end their longer ones; a lane that floods gives it up, or it would cut
-   in front of the others' keystrokes too. Elsewhere and on older kernels nothing is asked. */
-static void set_slice(PlaneObject *p, int slice) {
-    if (slice == p->slice) return;
-    p->slice = slice;
-#if defined(__linux__) && defined(SYS_sched_setattr)
-    struct {
-        uint32_t size, policy;
-        uint64_t flags;
-        int32_t nice;
-        uint32_t priority;
-        uint64_t runtime, deadline, period;
-    } attr = {sizeof attr, 0, 0, 0, 0, (uint64_t)slice, 0, 0};
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); /* kept as it is */
-    if (errno != 0) return;
-    attr.nice = nice;
-    (void)syscall(SYS_sched_setattr, 0, &attr, 0);
-#endif
-}
-
-/* Over windows of WINDOW_NS: more than FLOOD_BYTES read in one is a flood. */
-static void pace(PlaneObject *p) {
-    uint64_t now = now_ns();
-    if (now - p->window_at < WINDOW_NS) return;
-    if (p->read_now > FLOOD_BYTES) p->flood_at = now;
-    p->read_now = 0;
-    p->window_at = now;
-    set_slice(p, now - p->flood_at > CALM_NS ? SHORT_SLICE_NS : 0);
-}
-
 /* The loop cannot wait any more: the thread ends, and says so to Python at once. */
 static void stopped(PlaneObject *p, int err) {
     __atomic_store_n(&p->failed, err, __ATOMIC_RELAXED);
@@ -358,7 +311,7 @@ void *plane_thread(void *arg) {
 #else
     pthread_setname_np("ptysup-plane");
 #endif
-    pace(p);
+    plane_pace(p);
     for (;;) {
         int n = poller_wait(p->poller, evs, 64, timeout);
         if (n < 0) {
@@ -404,7 +357,7 @@ void *plane_thread(void *arg) {
         }
         timeout = tell(p);
         pthread_mutex_unlock(&p->mu);
-        pace(p);
+        plane_pace(p);
         if (stop) break;
     }
     return NULL;
