@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { Connection, ConnectionLost, DaemonError } from "./wire.js";
+import { Connection, ConnectionLost, DaemonError, Untrusted } from "./wire.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const START_TIMEOUT = 30000;
@@ -83,6 +83,7 @@ export class Daemon {
     try {
       conn = await Connection.open(this.socket);
     } catch (err) {
+      if (err instanceof Untrusted) throw new Unreachable(err.message);
       if (!["ENOENT", "ECONNREFUSED"].includes(err.code)) {
         throw new Unreachable(`cannot reach the pty-supervisor daemon on ${this.socket}: ${err.message}; ${howToStart(this.socket)}`);
       }
@@ -93,6 +94,7 @@ export class Daemon {
       try {
         conn = await Connection.open(this.socket);
       } catch (again) {
+        if (again instanceof Untrusted) throw new Unreachable(again.message);
         throw new Unreachable(`the pty-supervisor daemon on ${this.socket} does not answer (${again.message}); ${howToStart(this.socket)}`);
       }
     }
@@ -127,4 +129,4 @@ export class Daemon {
   }
 }
 
-export { ConnectionLost, DaemonError };
+export { ConnectionLost, DaemonError, Untrusted };

@@ -1,6 +1,8 @@
 // The daemon's wire protocol (docs/protocol.md) over a Unix socket: frames, hello,
 // requests matched by id, subscriptions with their output frames and events.
+import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 
 export const PROTOCOL = 1;
 const MAX_FRAME = 64 * 1024 * 1024;
@@ -20,6 +22,88 @@ export class ConnectionLost extends Error {
     super(message);
     this.name = "ConnectionLost";
   }
+}
+
+// The socket's directory or the daemon may not be the user's own: nothing was sent.
+export class Untrusted extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "Untrusted";
+  }
+}
+
+// What is wrong with a socket directory (from lstat or fstat), as the daemon and the
+// Python clients say it; null when it is a private directory of this user.
+export function privacyProblem(dir, info, uid = process.getuid()) {
+  const mode = (info.mode & 0o7777).toString(8);
+  if (info.isSymbolicLink()) {
+    let target = "?";
+    try {
+      target = fs.readlinkSync(dir);
+    } catch {
+      // gone meanwhile: the symlink is reason enough
+    }
+    return `socket directory ${dir} is a symlink (to ${target}, made by uid ${info.uid}); use the real directory`;
+  }
+  if (!info.isDirectory()) return `${dir} is not a directory (it belongs to uid ${info.uid})`;
+  if (info.uid !== uid) {
+    return (
+      `socket directory ${dir} belongs to uid ${info.uid}, not to you (uid ${uid}); ` +
+      `choose another socket with PTYSUP_SOCKET, or have uid ${info.uid} remove it (its mode is ${mode})`
+    );
+  }
+  if (info.mode & 0o077) return `socket directory ${dir} is open to other users (mode ${mode}, owned by you); fix it with: chmod 700 ${dir}`;
+  return null;
+}
+
+function missing(socketPath) {
+  const err = new Error(`connect ENOENT ${socketPath}`);
+  err.code = "ENOENT";
+  return err;
+}
+
+function refuse(socketPath, problem) {
+  return new Untrusted(`refusing to connect to ${socketPath}, where another user could have put a socket of their own: ${problem}`);
+}
+
+// Node cannot ask a Unix socket for its peer's uid. Instead the directory is checked, and
+// on Linux it is held open while connecting through /proc/self/fd/N, so that the socket
+// reached is the one in the directory checked (only its owner can put a socket in a
+// private directory). Returns {address, release}. A missing directory throws ENOENT, as
+// connecting would: nothing is connected to that was not checked.
+export function socketAddress(socketPath) {
+  const dir = path.dirname(socketPath);
+  let info;
+  try {
+    info = fs.lstatSync(dir);
+  } catch (err) {
+    if (err.code === "ENOENT") throw missing(socketPath);
+    throw new Untrusted(`refusing to connect to ${socketPath}: cannot check its directory: ${err.message}`);
+  }
+  const problem = privacyProblem(dir, info);
+  if (problem) throw refuse(socketPath, problem);
+  if (process.platform !== "linux" || !fs.existsSync("/proc/self/fd")) return { address: socketPath, release() {} };
+  let fd;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    if (err.code === "ENOENT") throw missing(socketPath);
+    throw refuse(socketPath, `cannot open ${dir}: ${err.message}`);
+  }
+  const held = fs.fstatSync(fd);
+  const again = held.ino === info.ino && held.dev === info.dev ? null : `${dir} was replaced while it was checked`;
+  if (again || privacyProblem(dir, held)) {
+    fs.closeSync(fd);
+    throw refuse(socketPath, again || privacyProblem(dir, held));
+  }
+  let open = true;
+  return {
+    address: `/proc/self/fd/${fd}/${path.basename(socketPath)}`,
+    release() {
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 export function encodeControl(message) {
@@ -83,31 +167,55 @@ export class Connection {
     socket.on("close", () => this._close("the daemon closed the connection"));
   }
 
+  // Connects once the socket's directory is found private and the user's own, then waits
+  // for the daemon's hello, which comes first, and says hello back only when the daemon
+  // reports this user's uid (or none: a daemon from before it reported one).
   static open(path, { timeout = 10000, client = "ptysup-opencode-plugin" } = {}) {
     return new Promise((resolve, reject) => {
-      const socket = net.createConnection({ path });
+      let target;
+      try {
+        target = socketAddress(path);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const socket = net.createConnection({ path: target.address });
       const timer = setTimeout(() => {
+        target.release();
         socket.destroy();
         reject(new ConnectionLost(`the daemon on ${path} did not greet within ${timeout / 1000} s`));
       }, timeout);
       let conn = null;
       const fail = (err) => {
         clearTimeout(timer);
+        target.release();
         socket.destroy();
+        if (err.syscall === "connect" && err.code) err.message = `connect ${err.code} ${path}`;
         reject(err);
       };
       socket.once("error", fail);
       socket.once("connect", () => {
+        target.release();
         socket.removeListener("error", fail);
         conn = new Connection(socket, path);
         conn._greeted = (hello, error) => {
+          conn._greeted = null;
           clearTimeout(timer);
+          const uid = process.getuid();
+          if (!error && typeof hello.uid === "number" && hello.uid !== uid) {
+            error = new Untrusted(
+              `refusing to talk to the daemon on ${path}: it runs as uid ${hello.uid}, not as you (uid ${uid}); ` +
+                "stop whatever serves that socket, or choose another with PTYSUP_SOCKET",
+            );
+          }
           if (error) {
             conn.close();
             reject(error);
-          } else resolve(conn);
+            return;
+          }
+          socket.write(encodeControl({ type: "hello", protocol: PROTOCOL, capabilities: [], client }));
+          resolve(conn);
         };
-        socket.write(encodeControl({ type: "hello", protocol: PROTOCOL, capabilities: [], client }));
       });
     });
   }

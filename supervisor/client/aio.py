@@ -10,8 +10,19 @@ import trio
 
 from supervisor import __version__
 from supervisor.client.autostart import start_daemon
-from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
-from supervisor.paths import check_socket_path, resolve_socket
+from supervisor.client.errors import (
+    ConnectionLost,
+    DaemonError,
+    DaemonUnavailable,
+    UntrustedSocket,
+)
+from supervisor.paths import (
+    Untrusted,
+    check_peer,
+    check_socket_dir,
+    check_socket_path,
+    resolve_socket,
+)
 from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result
@@ -194,7 +205,18 @@ class AsyncClient:
 
 
 async def _connect(path: str) -> trio.SocketStream:
-    return await trio.open_unix_socket(path)
+    """A connection to `path`, once its directory and the daemon's uid are the user's own."""
+    try:
+        check_socket_dir(path)
+    except Untrusted as exc:
+        raise UntrustedSocket(str(exc)) from None
+    stream = await trio.open_unix_socket(path)
+    try:
+        check_peer(path, stream.socket)
+    except Untrusted as exc:
+        await stream.aclose()
+        raise UntrustedSocket(str(exc)) from None
+    return stream
 
 
 @asynccontextmanager

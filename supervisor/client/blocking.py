@@ -11,8 +11,19 @@ import time
 from _collections import deque
 
 from supervisor import __version__
-from supervisor.client.errors import ConnectionLost, DaemonError, DaemonUnavailable
-from supervisor.paths import check_socket_path, resolve_socket
+from supervisor.client.errors import (
+    ConnectionLost,
+    DaemonError,
+    DaemonUnavailable,
+    UntrustedSocket,
+)
+from supervisor.paths import (
+    Untrusted,
+    check_peer,
+    check_socket_dir,
+    check_socket_path,
+    resolve_socket,
+)
 from supervisor.protocol import PROTOCOL_VERSION, ProtocolError
 from supervisor.protocol.client import ClientConnection, ClientEvent
 from supervisor.protocol.messages import Error, Event, Hello, Output, RequestId, Result
@@ -34,9 +45,18 @@ DEFAULT = _Default()
 
 
 def _open_socket(path: str) -> _socket.socket:
+    """A connection to `path`, once its directory and the daemon's uid are the user's own."""
+    try:
+        check_socket_dir(path)
+    except Untrusted as exc:
+        raise UntrustedSocket(str(exc)) from None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
+        check_peer(path, sock)
+    except Untrusted as exc:
+        sock.close()
+        raise UntrustedSocket(str(exc)) from None
     except OSError:
         sock.close()
         raise

@@ -9,6 +9,11 @@ class DaemonUnavailable(ClientError):
     """No daemon answers on the socket (and none could be started)."""
 
 
+class UntrustedSocket(DaemonUnavailable):
+    """The socket's directory is not private, or the daemon on it runs as another user:
+    nothing was sent to it."""
+
+
 class DaemonError(ClientError):
     """The daemon answered with an error."""
 

@@ -142,6 +142,7 @@ def test_another_user_is_refused_even_on_a_loosened_socket(sandbox: Sandbox) -> 
     )
     assert b"forbidden" in proc.stdout, proc
     assert b"this daemon serves only its own user" in proc.stdout
+    os.chmod(directory, 0o700)  # the owner's own clients refuse an open directory
     assert sandbox.json("info", sid)["state"] == "running"
     log = Path(sandbox.socket + ".log").read_text()
     assert "refused a peer of another user" in log

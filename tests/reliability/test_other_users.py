@@ -60,6 +60,13 @@ def loosen(sandbox: Sandbox) -> None:
     os.chmod(sandbox.socket, 0o777)
 
 
+def tighten(sandbox: Sandbox) -> None:
+    """Undo `loosen` for the directory: the owner's own clients refuse an open one."""
+    refused = sandbox.run("status")
+    assert refused.returncode == 1 and b"is open to other users" in refused.stderr
+    os.chmod(os.path.dirname(sandbox.socket), 0o700)
+
+
 def refusals(sandbox: Sandbox) -> list[dict]:
     lines = Path(sandbox.socket + ".log").read_text().splitlines()
     return [
@@ -95,6 +102,7 @@ def test_another_user_can_neither_stop_nor_spawn_and_each_try_is_logged(
             }
         ]
     assert not witness.exists()
+    tighten(sandbox)
     assert sandbox.json("status")["pid"] == daemon
     assert [s["id"] for s in sandbox.json("list")] == [sid]
     assert sandbox.json("info", sid)["state"] == "running"
@@ -113,10 +121,10 @@ def test_the_cli_run_by_another_user_is_told_and_starts_no_daemon_of_its_own(
     for args in (["status"], ["spawn", "--", "/bin/true"], ["stop"]):
         proc = as_nobody(PTYSUP, *args, env=env)
         assert proc.returncode == 1, proc
-        # see test_a_refused_client_is_told_why_even_after_the_close for the other message
-        assert (
-            b"this daemon serves only its own user" in proc.stderr or b"Broken pipe" in proc.stderr
-        ), proc.stderr
+        # its client refuses the directory before it connects (tests/security); the daemon
+        # would refuse it too (test_a_refused_client_is_told_why_even_after_the_close)
+        assert f"belongs to uid 0, not to you (uid {NOBODY})".encode() in proc.stderr, proc.stderr
+    tighten(sandbox)
     assert sandbox.json("status")["pid"] == daemon
     assert sandbox.json("list") == []
     # still the one daemon: nobody's CLI did not take the socket over
@@ -128,6 +136,7 @@ def test_a_refused_peer_leaves_no_connection_behind(sandbox: Sandbox) -> None:
     loosen(sandbox)
     for _ in range(20):
         as_nobody("/usr/bin/python3", "-c", INTRUDER, sandbox.socket, "/nonexistent/x")
+    tighten(sandbox)
     assert wait_until(lambda: sandbox.json("status")["connections"] == 1, 5)
 
 

@@ -60,6 +60,7 @@ class Hub:
             server="pty-supervisor",
             version=supervisor.__version__,
             pid=os.getpid(),
+            uid=os.getuid(),
         )
 
     def request_stop(self) -> None:
