@@ -29,7 +29,14 @@ class Settings:
     """Bytes queued for one slow subscriber before it is skipped forward."""
     max_sessions: int = 2048
     max_connections: int = 1024
+    max_connections_per_peer: int = 512
+    """Connections one client process may hold at once."""
+    hello_timeout: float = 5.0
+    """Seconds a new connection has to complete its hello before it is closed."""
     max_frame: int = 8 * MiB
+    partial_frame_budget: int = 64 * MiB
+    """Bytes of unfinished frames held for all connections together (the first 64 KiB of
+    each connection's are not counted)."""
     kill_grace: float = 2.0
     """Seconds between SIGHUP, SIGTERM and SIGKILL when a session is killed."""
     drain_timeout: float = 0.25
@@ -41,7 +48,8 @@ class Settings:
     opencode_upstream: str | None = None
     """An OpenCode server (http://host:port) for the gateway that gives every child an
     OPENCODE_SERVER_URL carrying its project; its password comes from
-    OPENCODE_SERVER_PASSWORD in the daemon's environment."""
+    OPENCODE_SERVER_PASSWORD in the daemon's environment, which the daemon takes out of its
+    environment at start (lifecycle/credentials.py)."""
     log_level: str = "info"
     log_format: str = "auto"
 
@@ -51,7 +59,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "subscriber_backlog": (64 * KiB, 1024 * MiB),
     "max_sessions": (1, 100_000),
     "max_connections": (1, 100_000),
+    "max_connections_per_peer": (1, 100_000),
+    "hello_timeout": (0.1, 600.0),
     "max_frame": (64 * KiB, 64 * MiB),
+    "partial_frame_budget": (64 * KiB, 64 * 1024 * MiB),
     "kill_grace": (0.0, 600.0),
     "drain_timeout": (0.0, 60.0),
 }

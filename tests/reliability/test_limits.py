@@ -19,7 +19,7 @@ import pytest
 
 from supervisor.client import DaemonError, connect
 from tests.conftest import PTYSUP, Sandbox, alive, wait_until
-from tests.reliability.helpers import can_unshare_mounts, fd_count, fd_limit
+from tests.reliability.helpers import HELLO, can_unshare_mounts, fd_count, fd_limit
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +79,7 @@ def fill_to(sandbox: Sandbox, pid: int, client, spare: int) -> list[socket.socke
         before = fd_count(pid)
         sock = socket.socket(socket.AF_UNIX)
         sock.connect(sandbox.socket)
+        sock.sendall(HELLO)  # a silent one would be closed at the hello deadline
         idle.append(sock)
         assert wait_until(lambda b=before: fd_count(pid) == b + 1, 5)
         free -= 1

@@ -78,6 +78,7 @@ def test_220_spawn_wait_kill_rm_cycles_from_5_clients_leave_no_fd_and_no_zombie(
 
 
 def test_400_idle_connections_do_not_delay_a_status_call(sandbox: Sandbox) -> None:
+    sandbox.env["PTYSUP_HELLO_TIMEOUT"] = "60"  # the silent ones stay for the whole test
     sid = sandbox.spawn("sh", "-c", "while :; do echo tick; sleep 0.1; done")
     daemon = sandbox.json("status")["pid"]
     baseline = settle(sandbox, daemon)

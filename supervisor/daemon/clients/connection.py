@@ -4,6 +4,7 @@ given, write what the client's outbox holds. It knows no op and no daemon."""
 import array
 import contextlib
 import itertools
+import math
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,7 @@ from typing import Any
 import trio
 
 from supervisor.daemon.clients.client import Client
-from supervisor.protocol import CONFLICT, PROTOCOL_VERSION, UNSUPPORTED
+from supervisor.protocol import CONFLICT, LIMIT, PROTOCOL_VERSION, UNSUPPORTED
 from supervisor.protocol.messages import (
     Hello,
     Input,
@@ -29,6 +30,8 @@ MAX_IN_FLIGHT = 64
 MAX_CONTROL_BACKLOG = 4 * 1024 * 1024
 MAX_PASSED = 4
 """Descriptors a client may pass with one message; more are closed by the kernel."""
+UNCOUNTED_PARTIAL = 64 * 1024
+"""Bytes of an unfinished frame each connection holds outside the shared budget."""
 ANCILLARY_SIZE = socket.CMSG_SPACE(MAX_PASSED * array.array("i").itemsize)
 RECV_FLAGS = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 ids = itertools.count(1)
@@ -54,6 +57,28 @@ def _close_all(fds: list[int]) -> None:
             os.close(fds.pop())
 
 
+class FrameBudget:
+    """Bytes of unfinished frames held for all connections together, beyond the first
+    UNCOUNTED_PARTIAL of each: a connection whose unfinished frame would take the total over
+    the limit is closed, so that memory stays bounded however many connections stall."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def update(self, before: int, after: int) -> bool:
+        """One connection's unfinished frame went from `before` to `after` bytes. False when
+        that growth does not fit: the budget then no longer counts that connection's bytes
+        (the caller closes it)."""
+        old = max(0, before - UNCOUNTED_PARTIAL)
+        new = max(0, after - UNCOUNTED_PARTIAL)
+        if new > old and self.held - old + new > self.limit:
+            self.held -= old
+            return False
+        self.held += new - old
+        return True
+
+
 class Connection:
     def __init__(
         self,
@@ -62,12 +87,19 @@ class Connection:
         dispatch: Dispatch,
         hello: dict[str, Any],
         max_frame: int,
+        *,
+        hello_timeout: float = math.inf,
+        budget: FrameBudget | None = None,
     ) -> None:
         self.sock = sock
         self.client = client
         self._dispatch = dispatch
         self._hello = hello
         self.protocol = ServerConnection(max_frame)
+        self._hello_timeout = hello_timeout
+        self._hello_by = trio.current_time() + hello_timeout
+        self._budget = budget
+        self._partial = 0
         self._in_flight: set[RequestId] = set()
         self._limiter = trio.Semaphore(MAX_IN_FLIGHT)
         client.outbox.fd = sock.fileno()
@@ -86,6 +118,9 @@ class Connection:
             pass
         finally:
             client.forget_all()
+            if self._budget is not None:
+                self._budget.update(self._partial, 0)
+                self._partial = 0
 
     async def _writer_then_cancel(self, scope: trio.CancelScope) -> None:
         try:
@@ -98,11 +133,19 @@ class Connection:
         try:
             while True:
                 try:
-                    data, ancillary, _, _ = await self.sock.recvmsg(
-                        RECV_SIZE, ANCILLARY_SIZE, RECV_FLAGS
-                    )
+                    received = await self._receive()
                 except OSError:
                     return
+                if received is None:
+                    self.client.log.warning("no hello in time; closed", seconds=self._hello_timeout)
+                    self.client.send_error(
+                        None,
+                        LIMIT,
+                        f"no hello within {self._hello_timeout:g} s "
+                        "(PTYSUP_HELLO_TIMEOUT); closing the connection",
+                    )
+                    return
+                data, ancillary = received
                 if ancillary:
                     passed = _descriptors(ancillary)
                 if not data:
@@ -110,8 +153,41 @@ class Connection:
                 if not await self._events(data, nursery, passed):
                     return
                 _close_all(passed)  # descriptors no request in their message took
+                if not self._within_budget():
+                    return
         finally:
             _close_all(passed)
+
+    async def _receive(self) -> tuple[bytes, list[tuple[int, int, bytes]]] | None:
+        """The next bytes and ancillary data; None when the hello deadline passed first."""
+        if self.protocol.peer_hello is not None:
+            data, ancillary, _, _ = await self.sock.recvmsg(RECV_SIZE, ANCILLARY_SIZE, RECV_FLAGS)
+            return data, ancillary
+        with trio.move_on_at(self._hello_by):
+            data, ancillary, _, _ = await self.sock.recvmsg(RECV_SIZE, ANCILLARY_SIZE, RECV_FLAGS)
+            return data, ancillary
+        return None
+
+    def _within_budget(self) -> bool:
+        """Count this connection's unfinished frame in the shared budget; False (an error
+        sent) when it does not fit."""
+        if self._budget is None:
+            return True
+        partial = self.protocol.buffered
+        if self._budget.update(self._partial, partial):
+            self._partial = partial
+            return True
+        self._partial = 0
+        limit = self._budget.limit
+        self.client.log.warning("unfinished frames over the budget; closed", held=partial)
+        self.client.send_error(
+            None,
+            LIMIT,
+            f"the {partial} bytes of this connection's unfinished frame do not fit in the "
+            f"budget of {limit} bytes for the unfinished frames of all connections "
+            "(PTYSUP_PARTIAL_FRAME_BUDGET); closing the connection",
+        )
+        return False
 
     async def _events(self, data: bytes, nursery: trio.Nursery, passed: list[int]) -> bool:
         """Act on what `data` completes; False when the connection is to close. A request
