@@ -13,7 +13,7 @@ import trio
 from supervisor import logs, native
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.clients.server import Server
-from supervisor.daemon.lifecycle import state, upgrade
+from supervisor.daemon.lifecycle import credentials, state, upgrade
 from supervisor.daemon.lifecycle.listener import Listener, ListenerError
 from supervisor.daemon.session import plane as byteplane
 from supervisor.daemon.session import screenview
@@ -70,6 +70,7 @@ def run(
         print(f"ptysup daemon: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    _take_credentials()
     why = _byte_path()
     if why is not None:
         print(f"ptysup daemon: {why}", file=sys.stderr)
@@ -117,6 +118,21 @@ def run(
         notifier.close()
         log.info("stopped", socket=socket_path)
     return 0
+
+
+def _take_credentials() -> None:
+    """The upstream's credentials out of this process's environment, where its children
+    could read them (/proc/<pid>/environ): the process executes itself again without them."""
+    if not credentials.take():
+        return
+    try:
+        credentials.reexec()
+    except (credentials.HandOverError, OSError) as exc:
+        log.error(
+            "cannot take the OpenCode server's credentials out of the daemon's environment; "
+            "its children can read them there",
+            error=str(exc),
+        )
 
 
 def _byte_path() -> str | None:
@@ -290,7 +306,9 @@ async def _start_gateway(
 
     try:
         gateway = Gateway(
-            Upstream.from_env(url, os.environ), daemon.registry.gateway_secrets.get, port=port
+            Upstream.from_env(url, credentials.held()),
+            daemon.registry.gateway_secrets.get,
+            port=port,
         )
         await nursery.start(gateway.serve)
     except (ValueError, OSError) as exc:

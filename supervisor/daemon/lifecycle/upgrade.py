@@ -14,7 +14,7 @@ import trio
 import supervisor
 from supervisor import logs
 from supervisor.daemon.clients.hub import Hub
-from supervisor.daemon.lifecycle import state
+from supervisor.daemon.lifecycle import credentials, state
 from supervisor.daemon.lifecycle.listener import Listener
 from supervisor.daemon.session import plane as byteplane
 from supervisor.service.notify import Notifier
@@ -113,4 +113,16 @@ def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool)
     argv = [sys.executable, "-m", "supervisor.daemon", "--socket", listener.path, "--resume", path]
     if not notify:
         argv.append("--no-notify")
-    os.execv(sys.executable, argv)
+    env = dict(os.environ)
+    fd = None
+    if credentials.held():
+        try:
+            fd = credentials.hand_over()
+        except credentials.HandOverError as exc:
+            raise OSError(f"cannot hand the OpenCode server's credentials over: {exc}") from None
+        env[credentials.FD_VARIABLE] = str(fd)
+    try:
+        os.execve(sys.executable, argv, env)
+    finally:
+        if fd is not None:
+            os.close(fd)
