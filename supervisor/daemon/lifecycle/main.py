@@ -35,9 +35,10 @@ STATUS_INTERVAL = 1.0
 
 
 def raise_fd_limit(settings: Settings) -> tuple[int, int]:
-    """Two fds per PTY plus connections: raise the soft limit as far as that needs."""
+    """Three fds per PTY (the master, the byte plane's duplicate, the pidfd) plus
+    connections: raise the soft limit as far as that needs."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 2 * settings.max_sessions + settings.max_connections + 256
+    want = 3 * settings.max_sessions + settings.max_connections + 256
     if hard != resource.RLIM_INFINITY:
         want = min(want, hard)
     if want > soft:
