@@ -150,6 +150,14 @@ export async function spawn(daemon, args, ctx) {
   };
 }
 
+// "Always" for a typed line covers its program whatever the arguments, only where the first
+// word is a plain program name: `GIT_PAGER=x git log` or `* foo` would otherwise be allowed
+// for every command after them.
+export function writeAlways(command) {
+  const head = command.trim().split(/\s+/)[0];
+  return /^[A-Za-z0-9_@%+:,./-]+$/.test(head) ? [`${head} *`] : [];
+}
+
 export async function write(daemon, args, ctx, marks) {
   check("pty_write", args, { id: ["text", true], data: ["string", true] });
   const bytes = parseEscapes(args.data);
@@ -157,7 +165,7 @@ export async function write(daemon, args, ctx, marks) {
   const s = await call("pty_write", daemon, "info", { session: args.id });
   if (s.state !== "running") fail("pty_write", `terminal ${s.id} has ${statusOf(s)}; it takes no input`);
   for (const command of typedCommands(bytes)) {
-    await ctx.ask({ permission: "bash", patterns: [command], always: [`${command.split(/\s+/)[0]} *`], metadata: { command } });
+    await ctx.ask({ permission: "bash", patterns: [command], always: writeAlways(command), metadata: { command } });
   }
   marks.set(s.id, s.end);
   const { written } = await call("pty_write", daemon, "write", { session: s.id, data_b64: bytes.toString("base64") });

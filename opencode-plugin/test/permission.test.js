@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { spawn, spawnPermission } from "../tools.js";
+import { spawn, spawnPermission, writeAlways } from "../tools.js";
 
 // OpenCode's matching of a permission pattern against a rule (Wildcard.match): anchored,
 // `*` any text, `?` one character, a trailing " *" also matches nothing.
@@ -106,4 +106,12 @@ test("a variable name that is not one is refused before anything is asked", asyn
   }
   assert.equal(ctx.asked.length, 0);
   assert.equal(d.calls.length, 0);
+});
+
+test("pty_write offers an always only for a plain program name", () => {
+  assert.deepEqual(writeAlways("git log --oneline"), ["git *"]);
+  assert.deepEqual(writeAlways("  ls"), ["ls *"]);
+  assert.deepEqual(writeAlways("GIT_PAGER=x git log"), []);
+  assert.deepEqual(writeAlways("* foo"), []);
+  assert.deepEqual(writeAlways("g?t status"), []);
 });
