@@ -116,9 +116,14 @@ def _render(output: str, manager: str, socket_path: str, env: dict[str, str]) ->
     else:
         log = str(units.launchd_log(env))
         files = {units.PLIST_NAME: units.render_launchd(command, socket_path, log)}
-    for name, content in files.items():
-        path = os.path.join(directory, name)
-        with open(path, "wb") as f:
-            f.write(content)
-        print(path)
+    from supervisor.safedir import SafeDir, SafeDirError
+
+    try:
+        with SafeDir.open(directory, follow=True, owner="the rendered unit's") as target:
+            for name, content in files.items():
+                target.write(name, content)
+                print(os.path.join(directory, name))
+    except SafeDirError as exc:
+        print(f"ptysup: service render: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -59,3 +59,26 @@ def test_a_link_where_the_unit_file_belongs_is_refused(env: dict[str, str]) -> N
         si.execute(files_only(plan), env, echo=False)
     assert bashrc.read_bytes() == BASHRC
     assert (directory / units.SERVICE_UNIT).is_symlink()
+
+
+def test_render_does_not_write_through_a_link_in_the_output_directory(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import subprocess
+
+    from tests.conftest import PTYSUP
+
+    out = tmp_path / "out"
+    out.mkdir()
+    bashrc = Path(env["HOME"]) / ".bashrc"
+    (out / units.SERVICE_UNIT).symlink_to(bashrc)
+    done = subprocess.run(
+        [PTYSUP, "service", "render", "--systemd", "--output", str(out)],
+        env={**env, "PTYSUP_SOCKET": str(tmp_path / "s" / "control.sock")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and "symbolic link" in done.stderr, done.stderr
+    assert bashrc.read_bytes() == BASHRC
