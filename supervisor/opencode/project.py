@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -187,23 +188,26 @@ class ProjectMemo:
         self._resolve = resolve or project_for
         self._size = size
         self._entries: dict[str, tuple[object, Project]] = {}
+        self._lock = threading.Lock()
+        self.changed = False
+        """Whether an answer was computed since this memo was made or loaded."""
 
     def get(self, directory: str) -> Project:
+        """Safe to call from several threads at once."""
         directory = resolve_directory(directory)
         state = repository_state(directory)
-        hit = self._entries.pop(directory, None)
-        if hit is not None and hit[0] == state:
-            self._entries[directory] = hit
-            return hit[1]
+        with self._lock:
+            hit = self._entries.pop(directory, None)
+            if hit is not None and hit[0] == state:
+                self._entries[directory] = hit
+                return hit[1]
         project = self._resolve(directory)
-        self._entries[directory] = (state, project)
-        while len(self._entries) > self._size:
-            del self._entries[next(iter(self._entries))]
-        self.changed = True
+        with self._lock:
+            self._entries[directory] = (state, project)
+            while len(self._entries) > self._size:
+                del self._entries[next(iter(self._entries))]
+            self.changed = True
         return project
-
-    changed = False
-    """Whether an answer was computed since this memo was made or loaded."""
 
     def dump(self) -> list[object]:
         """The entries as JSON values, for :meth:`load` in another process."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from supervisor.opencode.project import Project
+    from supervisor.opencode.project import Project, ProjectMemo
 
 EXPLICIT = "explicit"
 PARENT_SESSION = "parent-session"
@@ -52,11 +52,14 @@ class ProjectCache:
     its repository stays as it was (a first commit or a new remote changes the id)."""
 
     def __init__(self, resolve: "Callable[[str], Project] | None" = None) -> None:
-        from supervisor.opencode.project import ProjectMemo
-
-        self._memo = ProjectMemo(resolve, size=4096)
+        self._resolve = resolve
+        self._memo: ProjectMemo | None = None
 
     async def get(self, directory: str) -> "Project":
+        if self._memo is None:
+            from supervisor.opencode.project import ProjectMemo
+
+            self._memo = ProjectMemo(self._resolve, size=4096)
         return await trio.to_thread.run_sync(self._memo.get, directory)
 
 
