@@ -20,6 +20,7 @@ SOURCES = [
     "poller.c",
     "slots.c",
     "plane_io.c",
+    "plane_keys.c",
     "plane_pace.c",
     "plane_life.c",
     "plane.c",

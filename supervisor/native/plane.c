@@ -227,17 +227,6 @@ static PyObject *plane_add_input(PlaneObject *p, PyObject *args) {
     return PyLong_FromUnsignedLongLong(handle);
 }
 
-static PyObject *plane_set_direct(PlaneObject *p, PyObject *args) {
-    unsigned long long h;
-    int direct;
-    if (!PyArg_ParseTuple(args, "Kp", &h, &direct)) return NULL;
-    lock_plane(p);
-    int i = FIND_IN(p, h);
-    if (i >= 0) p->ins[i].direct = direct;
-    pthread_mutex_unlock(&p->mu);
-    return PyBool_FromLong(i >= 0);
-}
-
 static PyObject *plane_remove_input(PlaneObject *p, PyObject *arg) {
     unsigned long long h = PyLong_AsUnsignedLongLong(arg);
     if (PyErr_Occurred()) return NULL;
@@ -330,7 +319,11 @@ static PyMethodDef plane_methods[] = {
     {"add_input", (PyCFunction)plane_add_input, METH_VARARGS,
      "add_input(session, fd, detach_key, direct) -> handle: copy keys to the master."},
     {"set_direct", (PyCFunction)plane_set_direct, METH_VARARGS,
-     "set_direct(input, bool): write its keys to the master, or hand them to Python."},
+     "set_direct(input, bool) -> whether it is so: write its keys to the master, or hand "
+     "them to Python. Not back to the master while Python owes it keys (handed_on)."},
+    {"handed_on", (PyCFunction)plane_handed_on, METH_VARARGS,
+     "handed_on(input, n): Python handed on n bytes of the keys it was given (INPUT); the "
+     "terminal is read again once it owes fewer than 64 KiB."},
     {"remove_input", (PyCFunction)plane_remove_input, METH_O, "Stop reading the terminal."},
     {"take", (PyCFunction)plane_take, METH_NOARGS,
      "The events since the last call: [(kind, handle, value, bytes | None)]."},

@@ -42,8 +42,12 @@ typedef struct {
     long long key;
     int sess;
     int fd, watching;
-    int detach_key, direct;
+    int detach_key, direct; /* direct: the lane writes the keys; only while owed is 0 */
+    int64_t owed; /* keys handed to Python (INPUT) that it has not handed on yet */
 } In;
+
+/* What Python may owe a terminal's lane in keys before the lane stops reading it. */
+#define KEYS_OWED (64 * 1024)
 
 typedef struct {
     int kind;
@@ -114,6 +118,11 @@ void plane_drop_out(PlaneObject *p, int o);
 void plane_release_out(PlaneObject *p, int o);
 void plane_drop_in(PlaneObject *p, int i);
 int plane_free_slot(void **array, int *count, size_t size);
+
+/* plane_keys.c: a terminal's keys; the first on the thread, the others from Python. */
+void plane_in_read(PlaneObject *p, int i);
+PyObject *plane_set_direct(PlaneObject *p, PyObject *args);
+PyObject *plane_handed_on(PlaneObject *p, PyObject *args);
 
 /* plane.c: take `mu` from Python, letting go of the GIL while it waits. */
 void lock_plane(PlaneObject *p);

@@ -222,43 +222,6 @@ static void sess_read(PlaneObject *p, int s, int64_t budget) {
     plane_rearm(p, s);
 }
 
-static void in_read(PlaneObject *p, int i) {
-    In *I = &p->ins[i];
-    Sess *S = &p->sess[I->sess];
-    long long handle = (long long)TAG(T_IN, i, I->gen);
-    char buf[4096];
-    ssize_t n = read(I->fd, buf, sizeof buf);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0) {
-        plane_emit(p, EV_HANGUP, handle, 0, NULL, 0);
-        plane_drop_in(p, i);
-        return;
-    }
-    int64_t cut = n, done = 0;
-    int detach = 0;
-    if (I->detach_key >= 0) {
-        char *at = memchr(buf, I->detach_key, (size_t)n);
-        if (at != NULL) {
-            cut = at - buf;
-            detach = 1;
-        }
-    }
-    while (I->direct && done < cut) {
-        ssize_t w = write(S->fd, buf + done, (size_t)(cut - done));
-        if (w > 0)
-            done += w;
-        else if (!(w < 0 && errno == EINTR))
-            break;
-    }
-    if (done < cut) I->direct = 0; /* Python writes the rest, in order, and hands back */
-    if (detach) {
-        plane_emit(p, EV_DETACH, handle, 0, buf + done, cut - done);
-        plane_drop_in(p, i);
-    } else if (done < cut) {
-        plane_emit(p, EV_INPUT, handle, 0, buf + done, cut - done);
-    }
-}
-
 /* How long the loop may wait before it must tell Python of output; -1: no hurry. */
 static long tell(PlaneObject *p) {
     long timeout = -1;
@@ -351,7 +314,7 @@ void *plane_thread(void *arg) {
                 break;
             case T_IN:
                 if (slot < p->nins && p->ins[slot].used && p->ins[slot].gen == gen)
-                    in_read(p, slot);
+                    plane_in_read(p, slot);
                 break;
             }
         }

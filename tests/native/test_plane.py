@@ -162,15 +162,18 @@ def test_keys_go_to_the_child_and_the_detach_key_ends_them(plane, plane_module):
         keys = plane.add_input(s, keys_r, 0x1D, True)
         os.write(keys_w, b"typed")
         assert read_all(out_r, 5) == b"typed"
-        plane.set_direct(keys, False)
+        assert plane.set_direct(keys, False)
         os.write(keys_w, b"held")
         events = events_until(plane, {plane_module.INPUT})
         assert (plane_module.INPUT, keys, 0, b"held") in events
-        plane.set_direct(keys, True)
+        os.write(master, b"held")  # Python writes what it was handed, then says so
+        assert not plane.set_direct(keys, True)
+        assert plane.handed_on(keys, 4)
+        assert plane.set_direct(keys, True)
         os.write(keys_w, b"last\x1dnever")
         events = events_until(plane, {plane_module.DETACH})
         assert (plane_module.DETACH, keys, 0, None) in events
-        assert read_all(out_r, 4) == b"last"
+        assert read_all(out_r, 8) == b"heldlast"
         assert plane.stats()["inputs"] == 0
         assert not plane.remove_input(keys)
     finally:

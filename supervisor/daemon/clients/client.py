@@ -230,6 +230,8 @@ class Client:
         def stop() -> None:
             self._input_queues.pop(sub.id, None)
             send.close()
+            if (link := self.terminals.get(sub.id)) is not None:
+                link.place_keys()
 
         async with receive:
             while True:

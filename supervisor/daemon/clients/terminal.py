@@ -5,7 +5,10 @@ the session's output to it (through the subscription's route) and reads the keys
 itself, as tmux's server does, so that no byte makes the extra trip through the client
 process. The client keeps the socket for events (role, end, detached) and its window size.
 On the compiled byte plane, the plane's thread reads the keys and writes them to the
-session's terminal while this client drives it; the rest comes here as events.
+session's terminal while this client drives it and nothing of Python's waits for the
+master; the rest comes here as events, in order, and the plane takes the master back only
+once every one of them is handed on. It leaves the terminal unread while too many are
+not, so that a paste the child does not read waits in the terminal, not in the daemon.
 """
 
 import contextlib
@@ -101,9 +104,16 @@ class TerminalLink:
     def _direct(self) -> bool:
         """Whether the plane may write this terminal's keys to the session itself."""
         sub = self.sub
-        return not self.read_only and not self.session.roles.observes(sub) and self._input_idle(sub)
+        return (
+            not self.read_only
+            and not self.session.roles.observes(sub)
+            and self._input_idle(sub)
+            and not self.session.writer.busy
+        )
 
-    def _role_changed(self) -> None:
+    def place_keys(self) -> None:
+        """Give the master's write side to the plane for this terminal's keys, or take it
+        back, as `_direct` says now (the plane refuses it while it is owed keys)."""
         plane = usable(self.session)
         if plane is not None and self._input is not None:
             plane.set_direct(self._input, self._direct())
@@ -124,11 +134,14 @@ class TerminalLink:
             )
         except OSError:  # a terminal the plane cannot watch: the event loop reads it
             return False
-        self.sub.on_role = self._role_changed
+        self.sub.on_role = self.place_keys
+        self.session.writer.on_busy.append(self.place_keys)
         async with receive:
             async for kind, data in receive:
                 if data and not self.read_only:
                     await self.deliver(self.sub, data)
+                if kind == plane.INPUT and self._input is not None:
+                    plane.handed_on(self._input, len(data or b""))
                 if kind == plane.DETACH:
                     self._input = None
                     self.end("detached")
@@ -136,8 +149,8 @@ class TerminalLink:
                 if kind == plane.HANGUP:
                     self._input = None
                     raise OSError("the terminal was closed")
-                if receive.statistics().current_buffer_used == 0 and self._input is not None:
-                    plane.set_direct(self._input, self._direct())
+                if receive.statistics().current_buffer_used == 0:
+                    self.place_keys()
         return True
 
     def end(self, why: str) -> None:
@@ -167,6 +180,8 @@ class TerminalLink:
         if self.closed:
             return
         self.sub.on_role = None
+        with contextlib.suppress(ValueError):
+            self.session.writer.on_busy.remove(self.place_keys)
         plane = usable(self.session)
         if plane is not None and self._input is not None:
             with contextlib.suppress(KeyError):

@@ -235,10 +235,19 @@ class BytePlane:
         handle = self._register(owner, native, on_event)
         return handle
 
-    def set_direct(self, handle: int, direct: bool) -> None:
+    def set_direct(self, handle: int, direct: bool) -> bool:
+        """Have the plane write the input's keys to the master itself, or hand them to
+        Python (INPUT); whether it is so now. The plane takes the master's write side back
+        only once Python has handed on every key it was given (`handed_on`)."""
+        port = self._ports.get(handle)
+        return port is not None and bool(port.session.lane.plane.set_direct(port.native, direct))
+
+    def handed_on(self, handle: int, count: int) -> None:
+        """Python handed on (wrote, queued or dropped) `count` bytes of the input's keys: the
+        plane reads its terminal while Python owes it fewer than 64 KiB."""
         port = self._ports.get(handle)
         if port is not None:
-            port.session.lane.plane.set_direct(port.native, direct)
+            port.session.lane.plane.handed_on(port.native, count)
 
     def remove_input(self, handle: int) -> None:
         port = self._ports.get(handle)

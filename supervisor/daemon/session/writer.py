@@ -1,6 +1,12 @@
-"""The one writer of a session's PTY master: input in order, big writes waiting for room."""
+"""The one writer of a session's PTY master: input in order, big writes waiting for room.
+
+On the compiled byte plane, the plane writes an attached terminal's keys to the master
+itself while nothing of Python's waits for it: a write takes the master from the plane
+before its first byte (the keys typed meanwhile come to Python and wait their turn) and
+offers it back when it is done."""
 
 import os
+from collections.abc import Callable
 
 import trio
 
@@ -21,6 +27,17 @@ class Writer:
         self._lock: trio.StrictFIFOLock | None = None  # made on first use: idle sessions
         # are many, and should cost little
         self.running = True
+        self.on_busy: list[Callable[[], None]] = []
+        """Told when a write takes the master and when the last lets go of it (`busy`)."""
+
+    @property
+    def busy(self) -> bool:
+        """A write holds the master, or waits for it: keys from elsewhere wait their turn."""
+        return self._lock is not None and self._lock.locked()
+
+    def _tell(self) -> None:
+        for told in list(self.on_busy):
+            told()
 
     def _check(self) -> None:
         if not self.running or self._master.closed:
@@ -47,19 +64,27 @@ class Writer:
         view = memoryview(data)
         if self._lock is None:
             self._lock = trio.StrictFIFOLock()
-        async with self._lock:
-            while view:
-                if self._master.closed:
-                    raise SessionClosed(f"session {self._id} was removed")
-                try:
-                    n = os.write(self._master.fd, view)
-                except BlockingIOError:
-                    try:
-                        await trio.lowlevel.wait_writable(self._master.fd)
-                    except trio.ClosedResourceError:
-                        raise SessionClosed(f"session {self._id} was removed") from None
-                    continue
-                except OSError as exc:
-                    raise SessionClosed(f"session {self._id}: the terminal is gone") from exc
-                view = view[n:]
+        try:
+            async with self._lock:
+                self._tell()
+                await self._write_all(view)
+        finally:
+            if not self._lock.locked():
+                self._tell()
         return len(data)
+
+    async def _write_all(self, view: memoryview) -> None:
+        while view:
+            if self._master.closed:
+                raise SessionClosed(f"session {self._id} was removed")
+            try:
+                n = os.write(self._master.fd, view)
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(self._master.fd)
+                except trio.ClosedResourceError:
+                    raise SessionClosed(f"session {self._id} was removed") from None
+                continue
+            except OSError as exc:
+                raise SessionClosed(f"session {self._id}: the terminal is gone") from exc
+            view = view[n:]
