@@ -222,7 +222,8 @@ class Attachment:
                         break
                     except ConnectionLost:
                         if not self._reconnect():
-                            self.reason, self.status = "the daemon went away", 1
+                            if not self.reason:
+                                self.reason, self.status = "the daemon went away", 1
                             break
         finally:
             for extra in self.clients[1:]:
@@ -312,6 +313,7 @@ class Attachment:
                 self._begin(request)
             except DaemonError as exc:
                 self.reason, self.status = f"cannot attach again: {exc.message}", 1
+                self._ended_meanwhile(client)
                 return False
             except ClientError:
                 continue
@@ -343,6 +345,16 @@ class Attachment:
             self.reason, self.status = f"error: {event.message}", 1
             return True
         return False
+
+    def _ended_meanwhile(self, client: Client) -> None:
+        """The session ended while the daemon restarted: say so, with the child's status."""
+        try:
+            session = client.info(self.sid)
+        except (DaemonError, ClientError):
+            return
+        if session.get("state") == "exited":
+            self.reason = f"session ended ({render.exit_text(session)})"
+            self.status = render.exit_status(session)
 
     def _handle_event(self, event: Event) -> bool:
         if event.event == "end":
