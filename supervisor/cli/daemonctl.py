@@ -43,12 +43,17 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     import contextlib
 
     from supervisor.client.blocking import connect
-    from supervisor.client.errors import ClientError
+    from supervisor.client.errors import ClientError, ConnectionLost
 
     started = time.monotonic()
+    answered = True
     with connect(args.socket, autostart=False) as c:
         before = c.status()
-        c.call("upgrade", reply_timeout=120)
+        asked = time.monotonic()
+        try:
+            c.call("upgrade", reply_timeout=120)
+        except ConnectionLost:
+            answered = False  # the answer can be lost as the daemon executes its new image
         with contextlib.suppress(ClientError):
             while c.receive(10):
                 pass
@@ -57,6 +62,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         raise Failure("the daemon did not come back within 30 s")
     if after["pid"] != before["pid"]:
         raise Failure(f"a different daemon answers now (pid {after['pid']}, was {before['pid']})")
+    if not answered and after["uptime"] > time.monotonic() - asked:
+        raise Failure("the daemon closed the connection without upgrading; nothing was replaced")
     print(
         f"upgraded in place: pid {after['pid']}, version {before['version']} -> "
         f"{after['version']}, {after['sessions']} session{'s' * (after['sessions'] != 1)} kept, "
