@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.route import Route
-from supervisor.daemon.session.subscription import MAX_BUFFERS, Subscription
+from supervisor.daemon.session.subscription import MAX_BUFFERS, MAX_EVENTS, Frame, Subscription
 from supervisor.protocol.client import ClientConnection
 from supervisor.protocol.frames import encode_control
 from supervisor.protocol.messages import Event, Output, Result, result_message
@@ -294,7 +294,10 @@ class PipeSink:
         self.results: list[str] = []
 
     def ready(self, live: bool = False) -> None:
-        self.results.append(self.sub.pour(self.fd, self.outbox.control).value)
+        self.results.append(self.sub.pour(self.fd, self.tell).value)
+
+    def tell(self, frame: Frame) -> None:
+        self.outbox.event(self.sub.id, frame)
 
     def drain(self) -> bytes:
         os.set_blocking(self.read_end, False)
@@ -379,3 +382,68 @@ def test_direct_and_relayed_output_together_is_every_byte_once_in_order(sizes, r
         assert position == len(expected) or (sub.destination is sink and sub.queued)
 
     trio.run(main)
+
+
+async def drain_open(outbox: Outbox) -> list[Any]:
+    client = ClientConnection()
+    events = []
+    while not outbox.idle:
+        events += client.receive_data(await take_bytes(outbox))
+    return events
+
+
+def redraw_frame(sub_id: int, n: int) -> bytes:
+    return encode_control({"type": "event", "event": "redraw", "sub": sub_id, "ansi": str(n)})
+
+
+async def test_a_redraw_takes_the_place_of_the_one_not_yet_sent():
+    outbox = Outbox()
+    outbox.control(encode_control(result_message(1, {})))
+    for n in range(1000):  # a client that reads nothing: one redraw queued, the latest
+        outbox.redraw(7, redraw_frame(7, n))
+        outbox.redraw(8, redraw_frame(8, n))
+    outbox.control(encode_control(result_message(2, {})))
+    assert outbox.control_bytes == sum(
+        len(f)
+        for f in (
+            encode_control(result_message(1, {})),
+            redraw_frame(7, 999),
+            redraw_frame(8, 999),
+            encode_control(result_message(2, {})),
+        )
+    )
+    events = await drain_open(outbox)
+    assert [(type(e).__name__, getattr(e, "sub", None)) for e in events] == [
+        ("Result", None),
+        ("Event", 7),
+        ("Event", 8),
+        ("Result", None),
+    ]
+    assert [e.fields["ansi"] for e in events if isinstance(e, Event)] == ["999", "999"]
+    outbox.redraw(7, redraw_frame(7, 1000))  # the last one went: this one is queued anew
+    assert [e.fields["ansi"] for e in await drain(outbox)] == ["1000"]
+    assert outbox.control_bytes == 0
+
+
+async def test_events_past_the_bound_are_told_as_one_dropped_notice_and_the_end_goes():
+    outbox = Outbox()
+    for _ in range(MAX_EVENTS + 500):
+        outbox.event(3, Frame(encode_control({"type": "event", "event": "role", "sub": 3})))
+    outbox.event(3, Frame(encode_control({"type": "event", "event": "end", "sub": 3}), True))
+    assert outbox.control_bytes < 2 * MAX_EVENTS * 64
+    events = await drain(outbox)
+    names = [e.event for e in events]
+    assert names.count("role") == MAX_EVENTS
+    assert names[-2:] == ["dropped", "end"]
+    assert events[-2].fields["events"] == 500
+
+
+async def test_a_dropped_notice_goes_out_once_there_is_room_even_with_no_event_after():
+    outbox = Outbox()
+    role = Frame(encode_control({"type": "event", "event": "role", "sub": 4}))
+    for _ in range(MAX_EVENTS + 3):
+        outbox.event(4, role)
+    events = await drain(outbox)
+    assert [e.event for e in events][-1] == "dropped"
+    assert events[-1].fields["events"] == 3
+    assert len(events) == MAX_EVENTS + 1

@@ -36,12 +36,15 @@ class PlaneOutput:
         session.readers_changed()
 
     def _event(self, kind: int, value: int, data: bytes | None) -> None:
+        if self._handle is not None and kind in (self._plane.HELD, self._plane.FLOWING):
+            self._session.reader.held_by(self, kind == self._plane.HELD)
         self._on_event(kind, value)
 
     def stop(self) -> int:
         """Let go of the terminal: the output the plane did not write is queued again on
         the subscription, first. Where the plane's writing ended."""
         handle, self._handle = self._handle, None
+        self._session.reader.held_by(self, False)
         sub = self._sub
         written = sub.written
         if handle is not None:

@@ -28,7 +28,7 @@ from supervisor.daemon.clients.outbox import Outbox
 from supervisor.daemon.clients.planeout import PlaneOutput, usable
 from supervisor.daemon.session.flow import PATIENCE
 from supervisor.daemon.session.session import Session
-from supervisor.daemon.session.subscription import Poured, Subscription
+from supervisor.daemon.session.subscription import Frame, Poured, Subscription
 from supervisor.daemon.system.fd import OwnedFd
 from supervisor.daemon.system.tty import device
 from supervisor.protocol.frames import encode_control
@@ -64,6 +64,7 @@ class Route:
     ) -> None:
         self.sub = sub
         self.outbox = outbox
+        self._tell: Callable[[Frame], None] = lambda frame: outbox.event(sub.id, frame)
         self.terminal = terminal
         self.rdev = device(terminal.fd) if terminal is not None else None
         """The device of the terminal this route writes to, while it has one."""
@@ -161,16 +162,17 @@ class Route:
                 await self._wakeup.wait()
                 self._wakeup = trio.Event()
                 offset, redraw, fits = await self._fitted_redraw()
-                self.outbox.control(
-                    encode_control(event_message("redraw", sub.id, ansi=redraw, offset=offset))
-                )
+                frame = event_message("redraw", sub.id, ansi=redraw, offset=offset)
+                self.outbox.redraw(sub.id, encode_control(frame))
                 if fits:
                     self.state = RouteState.RELAYED
                     if sub.queued:
                         self.outbox.mark_ready(sub)
-                elif sub.ended:
+                    continue
+                sub.drop_output(self._tell)  # its events go after the screen: an end too
+                if sub.ended:
                     return
-                elif offset < self._session.ring.end:
+                if offset < self._session.ring.end:
                     self._wakeup.set()
         finally:
             self._fitting = False
@@ -178,7 +180,7 @@ class Route:
     def _pour(self) -> None:
         assert self.terminal is not None
         try:
-            poured = self.sub.pour(self.terminal.fd, self.outbox.control)
+            poured = self.sub.pour(self.terminal.fd, self._tell)
         except OSError:
             self._end("hangup")
             return
@@ -324,7 +326,7 @@ class Route:
                 if self._skipped:
                     self._skipped = False
                     await self._redraw()
-                poured = self.sub.pour(self.terminal.fd, self.outbox.control)
+                poured = self.sub.pour(self.terminal.fd, self._tell)
                 if poured is Poured.SKIPPED:
                     await self._redraw()
                     continue
@@ -340,8 +342,8 @@ class Route:
 
     async def _fitted_redraw(self) -> tuple[int, str, bool]:
         """At most 1/FIT_INTERVAL a second: the screen at the client's size (the whole screen
-        once the sizes agree), the offset it stands at, and whether the sizes agree. The
-        output it shows leaves the queue; control frames go on to the client."""
+        once the sizes agree), the offset it stands at, and whether the sizes agree; once
+        they do, the output it shows leaves the queue (else the caller drops all)."""
         assert self._session is not None
         wait = self._last_redraw + FIT_INTERVAL - time.monotonic()
         if wait > 0:
@@ -360,8 +362,6 @@ class Route:
                 redraw = fitted(engine, sub.cols or engine.size[0], sub.rows or engine.size[1])
         if fits:
             sub.discard_before(offset)
-        else:
-            sub.drop_output(self.outbox.control)
         return offset, redraw, fits
 
     async def _refit(self) -> None:
@@ -369,10 +369,12 @@ class Route:
         once the sizes agree."""
         assert self._session is not None
         offset, redraw, fits = await self._fitted_redraw()
+        if fits:  # what comes while the redraw is written waits, for the caller to pour
+            self.state = RouteState.HELD
+        else:
+            self.sub.drop_output(self._tell)
         await self._write_all(redraw.encode("utf-8", "replace"))
-        if fits:
-            self.state = RouteState.HELD  # the caller pours what came after `offset`
-        elif offset < self._session.ring.end:
+        if not fits and offset < self._session.ring.end:
             self._wakeup.set()
 
     async def _redraw(self) -> None:

@@ -11,7 +11,7 @@ import errno
 import os
 import select
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import trio
 
@@ -62,6 +62,10 @@ class Reader:
         self._eof = False
         self.handle: int | None = None
         """The session's handle on the byte plane, while it is on one."""
+        self._holders: set[object] = set()
+        """Who holds the reader back now: a lossless subscriber that lags, the screen
+        engine, a terminal the byte plane writes that lags."""
+        self._changed: trio.Event | None = None
 
     async def run(self) -> None:
         if self._plane is not None:
@@ -70,15 +74,62 @@ class Reader:
         try:
             while True:
                 if self._flow.active and self._flow.congested():
-                    await self._flow.wait(self._end)
-                limit = await self._room(MAX_BATCH)
+                    with self._holding("flow"):
+                        await self._flow.wait(self._end)
+                with self._holding("screen"):
+                    limit = await self._room(MAX_BATCH)
                 await trio.lowlevel.wait_readable(self._master.fd)
                 if self.drain_once(limit) < 0:
                     break
         except (trio.ClosedResourceError, OSError):
             pass
         finally:
-            self.drained.set()
+            self._drained()
+
+    def _drained(self) -> None:
+        self.drained.set()
+        self._tell_change()
+
+    def held_by(self, holder: object, held: bool) -> None:
+        """`holder` holds the reader back from now on, or no longer does."""
+        if held:
+            self._holders.add(holder)
+        else:
+            self._holders.discard(holder)
+        self._tell_change()
+
+    @contextlib.contextmanager
+    def _holding(self, holder: object) -> Iterator[None]:
+        self.held_by(holder, True)
+        try:
+            yield
+        finally:
+            self.held_by(holder, False)
+
+    def _tell_change(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def drain(self, deadline: float) -> bool:
+        """Wait for the end of the output; whether it came. The deadline is for a grandchild
+        still holding the terminal, not for a reader that lags: it runs only while nothing
+        holds the reader back, so all the output the child left in the terminal is read."""
+        left = deadline
+        while not self.drained.is_set() and left > 0:
+            if self._changed is None:
+                self._changed = trio.Event()
+            changed = self._changed
+            if self._holders:
+                await changed.wait()
+                continue
+            began = trio.current_time()
+            with trio.move_on_after(left) as clock:
+                await changed.wait()
+            if clock.cancelled_caught:
+                break
+            left -= trio.current_time() - began
+        return self.drained.is_set()
 
     def join_plane(self) -> bool:
         """Have the byte plane's thread read the master from now on; False if it cannot (the
@@ -99,16 +150,20 @@ class Reader:
     async def _run_on_plane(self, plane: BytePlane) -> None:
         handle = self.handle
         if handle is None:
-            self.drained.set()
+            self._drained()
             return
         told: int | None = -1  # the loop's first step always tells
         try:
-            while not self._eof:
+            while not self._eof and self.handle is not None:
                 if self._flow.active and self._flow.congested():
                     told = self._end()
                     plane.set_limit(handle, told)
-                    await self._flow.wait(self._end)
-                await self._room(MAX_BATCH)
+                    with self._holding("flow"):
+                        await self._flow.wait(self._end)
+                with self._holding("screen"):
+                    await self._room(MAX_BATCH)
+                if self.handle is None:
+                    break  # the session left the plane while the reader waited
                 limit = self._limit()
                 if limit != told:
                     plane.set_limit(handle, limit)
@@ -116,7 +171,7 @@ class Reader:
                 await self._progress.wait()
                 self._progress = trio.Event()
         finally:
-            self.drained.set()
+            self._drained()
 
     def _on_event(self, kind: int, value: int, data: bytes | None) -> None:
         assert self._plane is not None
@@ -131,6 +186,7 @@ class Reader:
             handle, self.handle = self.handle, None
             with contextlib.suppress(KeyError):
                 self._plane.remove_session(handle)
+            self._progress.set()
 
     def drain_once(self, limit: int = MAX_BATCH) -> int:
         """Read until the master would block, or about `limit` bytes; publish one batch.

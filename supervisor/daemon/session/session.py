@@ -229,9 +229,7 @@ class Session:
         else:
             await wait_gone(self.pid)
             self.exit_known = False
-        with trio.move_on_after(drain_timeout):
-            await self.reader.drained.wait()
-        if not self.reader.drained.is_set() and not self.master.closed:
+        if not await self.reader.drain(drain_timeout) and not self.master.closed:
             with contextlib.suppress(OSError):
                 self.reader.drain_once(max(1, self.view.free()))
         if self.view.threaded:  # a lazy engine would parse on the event loop: not at exit
@@ -280,10 +278,12 @@ class Session:
             await self.view.caught_up()
 
     def fresh(self) -> None:
-        """Hand on at once what the byte plane has read: a session whose readers are all
-        terminals the plane writes hears of its output up to 20 ms late."""
+        """Hand on at once what the byte plane has read (it tells only after a read pass,
+        20 ms late where every reader is a terminal it writes): `published` is then at
+        least any `ring.end` a client was told before."""
         if self.plane is not None:
             self.plane.dispatch()
+            self._publish_ring()
 
     def readers_changed(self) -> None:
         """A subscriber came, went, or moved between the plane and the event loop."""

@@ -30,6 +30,8 @@ class Frame(NamedTuple):
     """A control frame (an event), already encoded."""
 
     frame: bytes
+    final: bool = False
+    """The subscription's end: never dropped on the way."""
 
 
 class Skipped(NamedTuple):
@@ -160,7 +162,8 @@ class Subscription:
             self._items.append(
                 Frame(encode_control(event_message("dropped", self.id, events=lost)))
             )
-        self._items.append(Frame(encode_control(event_message(event, self.id, **fields))))
+        frame = encode_control(event_message(event, self.id, **fields))
+        self._items.append(Frame(frame, event == "end"))
         self._ready()
 
     def _skip_forward(self) -> None:
@@ -262,7 +265,7 @@ class Subscription:
         self._check_drained(was_congested)
         return not items
 
-    def pour(self, fd: int, control: Callable[[bytes], None]) -> Poured:
+    def pour(self, fd: int, control: Callable[[Frame], None]) -> Poured:
         """Write queued output to the terminal `fd` until it would block; hand control
         frames to `control`. Stops at a skipped range, which it takes off the queue (the
         caller redraws the screen)."""
@@ -300,7 +303,7 @@ class Subscription:
                     break
             elif isinstance(item, Frame):
                 items.popleft()
-                control(item.frame)
+                control(item)
             else:
                 items.popleft()
                 result = Poured.SKIPPED
@@ -308,7 +311,7 @@ class Subscription:
         self._check_drained(was_congested)
         return result
 
-    def drop_output(self, control: Callable[[bytes], None] | None = None) -> None:
+    def drop_output(self, control: Callable[[Frame], None] | None = None) -> None:
         """Drop every output item queued (a redraw shows it instead). Control frames go on
         to `control`, in order; without it they stay queued, for after the redraw."""
         kept: deque[Item] = deque()
@@ -320,7 +323,7 @@ class Subscription:
                 if control is None:
                     kept.append(item)
                 else:
-                    control(item.frame)
+                    control(item)
         self._items = kept
 
     def refit(self) -> None:
