@@ -19,6 +19,9 @@ from supervisor.screen.modes import detach_sequence
 
 STDIN_READ = 64 * 1024
 RECONNECT_TIMEOUT = 30.0
+RESTART_PATIENCE = 15.0
+"""Seconds keys wait in the terminal after the daemon said it restarts (it hands over for
+10 s at most, upgrade.HANDOVER_TIMEOUT): past them, the upgrade failed."""
 REDRAW_INTERVAL = 0.5
 
 
@@ -176,6 +179,10 @@ class Attachment:
         """Output frames were written that the daemon has not been told of."""
         self.observing = False
         """Told that another client has control."""
+        self.restarting: float | None = None
+        """The daemon is about to restart in place: until this client is attached again (or
+        this monotonic time, should the upgrade fail), the keys wait in the terminal instead
+        of going to a daemon that may not read them."""
         self.stdin = sys.stdin.fileno()
         self.stdout = sys.stdout.fileno()
         self.redraws: set[Any] = set()
@@ -246,10 +253,13 @@ class Attachment:
             if self.unnoted and self.offset is not None and not has_input(client.sock):
                 client.send_written(self.sub, self.offset)
                 self.unnoted = False
-            reading = stdin_open and not self.direct
+            if self.restarting is not None and time.monotonic() > self.restarting:
+                self.restarting = None  # the upgrade failed: the old daemon serves on
+            reading = stdin_open and not self.direct and self.restarting is None
             watch = [client.sock, wake_r] + ([self.stdin] if reading else [])
             try:
-                readable, _, _ = select.select(watch, [], [])
+                wait = None if self.restarting is None else 1.0
+                readable, _, _ = select.select(watch, [], [], wait)
             except InterruptedError:
                 readable = []
             if wake_r in readable:
@@ -284,6 +294,7 @@ class Attachment:
     def _reconnect(self) -> bool:
         """After the daemon restarted in place: attach again from where the output shown
         ends, so that nothing is missed or repeated."""
+        self.restarting = None
         deadline = time.monotonic() + RECONNECT_TIMEOUT
         size = _size(self.stdin)
         while time.monotonic() < deadline:
@@ -337,6 +348,8 @@ class Attachment:
             self.unnoted = self.direct
         elif isinstance(event, Event) and event.sub == self.sub:
             return self._handle_event(event)
+        elif isinstance(event, Event) and event.event == "restarting":
+            self.restarting = time.monotonic() + RESTART_PATIENCE
         elif isinstance(event, Result) and event.id in self.redraws:
             self.redraws.discard(event.id)
             self._write(str(event.result.get("ansi", "")).encode("utf-8", "replace"))

@@ -131,9 +131,11 @@ def reconnect_status(socket_path: str | None, timeout: float) -> dict[str, Any] 
 
 def follow_again(
     socket_path: str | None, sid: str, since: int, daemon_pid: int | None
-) -> tuple[Client, int]:
-    """After the daemon restarted in place: subscribe again where the output stopped.
-    A different daemon (one started after a crash) does not have our session."""
+) -> tuple[Client, int, int]:
+    """After the daemon restarted in place: subscribe again where the output stopped, and
+    say so if the output goes on further on (what the ring no longer keeps). A different
+    daemon (one started after a crash) does not have our session. Returns the client, the
+    subscription and the offset the output goes on from."""
     from supervisor.client.blocking import connect
     from supervisor.client.errors import ClientError
 
@@ -150,4 +152,7 @@ def follow_again(
             c.close()
             raise ClientError(f"the daemon was replaced by a new one; session {sid} is gone")
         result = c.call("subscribe", session=sid, since=since, follow=True, lossless=True)
-        return c, result["sub"]
+        start = int(result["start"])
+        if result.get("truncated") or start > since:
+            notice(f"skipped bytes {since}..{start}")
+        return c, result["sub"], max(since, start)

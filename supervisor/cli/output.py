@@ -91,7 +91,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 if not args.follow:
                     raise
                 c.close()
-                c, sub = follow_again(args.socket, sid, offset, daemon_pid)
+                c, sub, offset = follow_again(args.socket, sid, offset, daemon_pid)
                 continue
             if isinstance(event, Output):
                 data = event.data[max(0, offset - event.offset) :]

@@ -190,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     c.send_request("kill", session=sid, signal="INT" if interrupts < 2 else None)
                     continue
                 except ConnectionLost:
-                    c, sub = follow_again(args.socket, sid, offset, daemon_pid)
+                    c, sub, offset = follow_again(args.socket, sid, offset, daemon_pid)
                     stack.enter_context(c)
                     direct = unnoted = False
                     feed.open = False  # what was typed meanwhile is not ours to replay

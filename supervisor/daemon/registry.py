@@ -168,6 +168,7 @@ class Registry:
             ):
                 self.gateway_secrets[session.gateway_secret] = session.context.directory
             self._nursery.start_soon(session.run, self.settings.drain_timeout)
+            self._nursery.start_soon(session.writer.write_primed)
         self._ids.advance(next_id)
 
     @property

@@ -1,6 +1,7 @@
 """What the daemon knows of one connection: who it is, its subscriptions, the terminals it
 handed over, and the input it is still writing. Requests reach it through a `Call`."""
 
+import contextlib
 import itertools
 from typing import Any
 
@@ -37,6 +38,8 @@ class Client:
         self.nursery: trio.Nursery | None = None
         self._sub_ids = itertools.count(1)
         self._input_queues: dict[int, trio.MemorySendChannel[bytes]] = {}
+        self._input_waiting: dict[int, tuple[str, trio.MemoryReceiveChannel[bytes]]] = {}
+        """Each input pump's queue, to hand what it holds to the next image (upgrade)."""
         self.log = log.bind(conn=conn_id, peer_pid=peer.pid)
 
     # -- sending --------------------------------------------------------------------
@@ -209,11 +212,24 @@ class Client:
         except trio.ClosedResourceError:
             pass
 
+    def take_queued_input(self) -> dict[str, list[bytes]]:
+        """Session id -> the input queued here and not yet given to its writer, in order,
+        taken out (the daemon is about to hand its state to a new image). A send waiting for
+        room in a queue gives its data to the queue as the queue is emptied."""
+        taken: dict[str, list[bytes]] = {}
+        for session_id, receive in self._input_waiting.values():
+            parts = taken.setdefault(session_id, [])
+            with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
+                while True:
+                    parts.append(receive.receive_nowait())
+        return taken
+
     def _start_input_pump(
         self, sub: Subscription, session: Session
     ) -> trio.MemorySendChannel[bytes]:
         send, receive = trio.open_memory_channel[bytes](INPUT_QUEUE)
         self._input_queues[sub.id] = send
+        self._input_waiting[sub.id] = (session.id, receive)
         assert self.nursery is not None
         self.nursery.start_soon(self._input_pump, sub, session, send, receive)
         return send
@@ -229,6 +245,7 @@ class Client:
 
         def stop() -> None:
             self._input_queues.pop(sub.id, None)
+            self._input_waiting.pop(sub.id, None)
             send.close()
             if (link := self.terminals.get(sub.id)) is not None:
                 link.place_keys()

@@ -2,7 +2,8 @@
 or to the next daemon after a crash.
 
 Layout: the magic `PTYSUP-STATE\\n`, a u32 big-endian length, a JSON header of that length,
-then every session's scrollback, one after another, as the header says. The header names
+then every session's scrollback (and the input queued for it, if any), one after another,
+as the header says. The header names
 its format version; a reader refuses any version it does not know instead of guessing.
 """
 
@@ -41,10 +42,15 @@ def dumps(state: DaemonState) -> bytes:
     blobs = []
     sessions = []
     for s in state.sessions:
-        entry = {k: v for k, v in vars(s).items() if k != "scrollback"}
+        entry = {k: v for k, v in vars(s).items() if k not in ("scrollback", "input")}
+        if not entry["followers"]:
+            del entry["followers"]  # a reader from before it still reads the rest
         entry["scrollback_len"] = len(s.scrollback)
-        sessions.append(entry)
         blobs.append(s.scrollback)
+        if s.input:  # only then: a reader from before it still reads the rest
+            entry["input_len"] = len(s.input)
+            blobs.append(s.input)
+        sessions.append(entry)
     header = {
         "format": FORMAT,
         "daemon_version": state.daemon_version,
@@ -80,12 +86,14 @@ def loads(data: bytes) -> DaemonState:
     sessions = []
     try:
         for entry in header["sessions"]:
-            size = entry.pop("scrollback_len")
-            blob = data[pos : pos + size]
-            if len(blob) != size:
-                raise StateError("the state file is truncated")
-            pos += size
-            sessions.append(SessionState(**entry, scrollback=blob))
+            blobs = []
+            for size in (entry.pop("scrollback_len"), entry.pop("input_len", 0)):
+                blob = data[pos : pos + size]
+                if len(blob) != size:
+                    raise StateError("the state file is truncated")
+                pos += size
+                blobs.append(blob)
+            sessions.append(SessionState(**entry, scrollback=blobs[0], input=blobs[1]))
         return DaemonState(
             socket=header["socket"],
             next_id=header["next_id"],

@@ -1,7 +1,9 @@
 """Upgrade in place: the daemon re-executes itself (same pid, so its children stay its
 children) and hands the new image its listening socket, its lock, every terminal's master
-and a state file with the sessions and their scrollback. What children write meanwhile
-waits in the terminals."""
+and a state file with the sessions, their scrollback and the input queued for them. What
+children write meanwhile waits in the terminals; before that, it waits (a bounded time, its
+children held) until every lossless subscriber has been sent what it was owed, so that a
+resumed one goes on from its offset with nothing lost."""
 
 import contextlib
 import os
@@ -16,6 +18,7 @@ from supervisor import logs
 from supervisor.daemon.clients.hub import Hub
 from supervisor.daemon.lifecycle import credentials, state
 from supervisor.daemon.lifecycle.listener import Listener
+from supervisor.daemon.session import flow
 from supervisor.daemon.session import plane as byteplane
 from supervisor.service.notify import Notifier
 
@@ -24,10 +27,27 @@ log = logs.get_logger("supervisor.upgrade")
 STATE_NAME = "upgrade.state"
 CHECK_TIMEOUT = 30.0
 FLUSH_TIMEOUT = 0.3
+HANDOVER_TIMEOUT = 10.0
+"""Seconds the upgrade waits, its children held, for lossless subscribers to be handed
+what they have not yet been sent: past it, a resumed one is told what it missed."""
 
 
-def snapshot(daemon: Hub, listener: Listener) -> state.DaemonState:
+def snapshot(daemon: Hub, listener: Listener, *, final: bool = False) -> state.DaemonState:
+    """`final`: the state handed over, with the input the clients' queues hold taken out
+    of them (the first, to check the new code, leaves it)."""
     assert listener.sock is not None
+    sessions = daemon.registry.export()
+    if final:
+        queued: dict[str, list[bytes]] = {}
+        for client in daemon.clients:
+            for sid, parts in client.take_queued_input().items():
+                queued.setdefault(sid, []).extend(parts)
+        for saved in sessions:
+            session = daemon.registry.sessions[saved.id]
+            saved.input = session.writer.queued() + b"".join(queued.get(saved.id, []))
+            saved.followers = sum(
+                1 for sub in session.subscribers.values() if sub.lossless and sub.follow
+            )
     return state.DaemonState(
         socket=listener.path,
         next_id=daemon.registry.next_id,
@@ -36,7 +56,7 @@ def snapshot(daemon: Hub, listener: Listener) -> state.DaemonState:
         daemon_version=supervisor.__version__,
         owns_path=listener.owns_path,
         gateway_port=daemon.registry.gateway.port if daemon.registry.gateway else None,
-        sessions=daemon.registry.export(),
+        sessions=sessions,
     )
 
 
@@ -76,16 +96,19 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
         return
     upgrade.checked.set()
     daemon.tell_restarting()
-    with trio.move_on_after(FLUSH_TIMEOUT):
-        while not all(client.outbox.idle for client in daemon.clients):
-            await trio.sleep(0.005)
-    # Nothing awaits from here on: the state written is the state handed over.
+    # What the children write from now on waits in their terminals: the output a lossless
+    # subscriber has not been sent stays in the ring, to be sent by the new image.
     plane = byteplane.current()
     if plane is not None:
-        plane.freeze(True)  # what the children write from now on waits in their terminals
+        plane.freeze(True)
+        plane.dispatch()
+    flow.hold_all(True)
+    await _hand_out(daemon)
+    # Nothing awaits from here on: the state written is the state handed over.
+    if plane is not None:
         plane.dispatch()
     try:
-        final = snapshot(daemon, listener)
+        final = snapshot(daemon, listener, final=True)
         # The new image reads it at once: syncing it to the disk would only lengthen the
         # pause every session sees.
         path = state.write(final, directory, STATE_NAME, durable=False)
@@ -99,9 +122,35 @@ async def perform(daemon: Hub, listener: Listener, notifier: Notifier) -> None:
                 os.set_inheritable(saved.master, False)
         if plane is not None:
             plane.freeze(False)
+        flow.hold_all(False)
         log.error("upgrade failed; serving on with the old code", error=str(exc))
         daemon.upgrade = None
         notifier.ready("upgrade failed; serving on")
+
+
+def _lossless_waiting(daemon: Hub) -> bool:
+    """Some lossless subscriber has output queued here or not yet taken by its socket."""
+    for client in daemon.clients:
+        subs = [s for s in client.subscriptions.values() if s.lossless and not s.native]
+        outbox = client.outbox
+        settled = outbox.idle and not outbox._unsent  # and nothing taken but unsent
+        if subs and (not settled or any(s.queued for s in subs)):
+            return True
+    return False
+
+
+async def _hand_out(daemon: Hub) -> None:
+    """Let the clients take what is queued for them: every one for FLUSH_TIMEOUT (the
+    `restarting` event), lossless subscribers for HANDOVER_TIMEOUT (their output)."""
+    began = trio.current_time()
+    with trio.move_on_after(HANDOVER_TIMEOUT):
+        while _lossless_waiting(daemon) or (
+            trio.current_time() - began < FLUSH_TIMEOUT
+            and not all(client.outbox.idle for client in daemon.clients)
+        ):
+            await trio.sleep(0.005)
+    if _lossless_waiting(daemon):
+        log.warning("upgrade: lossless subscribers still lag; they resume from the ring")
 
 
 def _exec(listener: Listener, final: state.DaemonState, path: str, notify: bool) -> NoReturn:

@@ -39,6 +39,12 @@ class SessionState:
     labels: dict[str, str] = field(default_factory=dict)
     screen: dict[str, Any] | None = None
     """The screen engine's state (see ScreenView.export), so that it goes on exactly."""
+    input: bytes = b""
+    """Input the daemon had queued for the child and not yet written, in order: the new
+    image writes it before any other (an upgrade in place only: a crash snapshot is old)."""
+    followers: int = 0
+    """Lossless subscribers following it, to hold the child for until they come back (an
+    upgrade in place only)."""
 
 
 def export(session: Session, *, screen: bool = True) -> SessionState:
@@ -104,6 +110,9 @@ def restore(saved: SessionState, ring_size: int, on_finished: Callable[[Session]
     session.parented = saved.parented
     session.gateway_secret = saved.gateway_secret
     session.labels = dict(saved.labels)
+    session.writer.prime(saved.input)
+    if saved.followers:
+        session.flow.await_resumes(saved.followers)
     if saved.screen is None and not saved.parented:
         session.view.exact = False  # adopted after a crash: output may have been lost
     if saved.state == "exited":

@@ -6,6 +6,7 @@ before its first byte (the keys typed meanwhile come to Python and wait their tu
 offers it back when it is done."""
 
 import os
+from collections import deque
 from collections.abc import Callable
 
 import trio
@@ -29,11 +30,15 @@ class Writer:
         self.running = True
         self.on_busy: list[Callable[[], None]] = []
         """Told when a write takes the master and when the last lets go of it (`busy`)."""
+        self._waiting: deque[list[memoryview]] = deque()
+        """What each write still has to write, in the order they take the master."""
+        self._primed: list[memoryview] | None = None
+        """Input a previous image of the daemon had queued: written before any other."""
 
     @property
     def busy(self) -> bool:
         """A write holds the master, or waits for it: keys from elsewhere wait their turn."""
-        return self._lock is not None and self._lock.locked()
+        return (self._lock is not None and self._lock.locked()) or self._primed is not None
 
     def _tell(self) -> None:
         for told in list(self.on_busy):
@@ -46,7 +51,7 @@ class Writer:
     def try_write(self, data: bytes) -> int:
         """Write what the terminal takes now, without waiting; 0 if a writer is waiting."""
         self._check()
-        if self._lock is not None and self._lock.locked():
+        if (self._lock is not None and self._lock.locked()) or self._primed is not None:
             return 0
         view = memoryview(data)
         written = 0
@@ -61,19 +66,44 @@ class Writer:
 
     async def write(self, data: bytes) -> int:
         self._check()
-        view = memoryview(data)
+        entry = [memoryview(data)]
+        self._waiting.append(entry)
         if self._lock is None:
             self._lock = trio.StrictFIFOLock()
         try:
             async with self._lock:
                 self._tell()
-                await self._write_all(view)
+                if self._primed is not None:
+                    await self._write_all(self._primed)
+                    self._primed = None
+                await self._write_all(entry)
         finally:
+            self._waiting.remove(entry)
             if not self._lock.locked():
                 self._tell()
         return len(data)
 
-    async def _write_all(self, view: memoryview) -> None:
+    def queued(self) -> bytes:
+        """What the writes under way and waiting have still to write, in order (for the
+        next image of the daemon: see `prime`)."""
+        parts = [] if self._primed is None else [self._primed[0]]
+        return b"".join([*parts, *(entry[0] for entry in self._waiting)])
+
+    def prime(self, data: bytes) -> None:
+        """Write `data` before any other input (what the previous image had queued)."""
+        if data:
+            self._primed = [memoryview(data)]
+
+    async def write_primed(self) -> None:
+        """Write what `prime` was given, if nothing else has yet."""
+        if self._primed is not None:
+            try:
+                await self.write(b"")
+            except SessionClosed:
+                self._primed = None
+
+    async def _write_all(self, entry: list[memoryview]) -> None:
+        view = entry[0]
         while view:
             if self._master.closed:
                 raise SessionClosed(f"session {self._id} was removed")
@@ -87,4 +117,4 @@ class Writer:
                 continue
             except OSError as exc:
                 raise SessionClosed(f"session {self._id}: the terminal is gone") from exc
-            view = view[n:]
+            view = entry[0] = view[n:]
