@@ -92,7 +92,8 @@ def _output_terminal(relay: bool) -> int | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from supervisor.cli.attach import handing_over, has_input, raw_terminal, terminal_to_pass
+    from supervisor.cli.attach import handing_over, has_input
+    from supervisor.cli.rawterm import raw_terminal, terminal_to_pass
     from supervisor.client.errors import ClientError, ConnectionLost
     from supervisor.protocol.messages import Event, Output
 
