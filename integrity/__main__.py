@@ -50,6 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=20.0,
         help="stuck-observer: seconds the observer stays stopped (default 20)",
     )
+    parser.add_argument(
+        "--no-upgrade", action="store_true", help="a schedule without `ptysup upgrade`"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print the steps as they run")
     parser.add_argument("--keep-log", type=Path, help="copy the daemon's log here")
     args = parser.parse_args(argv)
@@ -77,9 +80,11 @@ def _log(quiet: bool) -> Any:
 
 
 def run_schedule(args: argparse.Namespace) -> dict[str, Any]:
-    schedule = make(args.seed, args.seconds)
+    schedule = make(args.seed, args.seconds, upgrades=not args.no_upgrade)
     log = _log(args.quiet)
     replay = f"python -m integrity --seconds {args.seconds:g} --seed {args.seed}"
+    if args.no_upgrade:
+        replay += " --no-upgrade"
     native = settings(args).get("PTYSUP_NATIVE")
     if native is not None:
         replay += f" --native {native}"

@@ -152,7 +152,7 @@ def _plan(rng: random.Random, seconds: float, flood_scale: float) -> list[Phase]
     return phases
 
 
-def make(seed: int, seconds: float) -> Schedule:
+def make(seed: int, seconds: float, *, upgrades: bool = True) -> Schedule:
     rng = random.Random(seed)
     flood_scale = 1.0 if seconds <= 60 else 3.0
     ring_size = rng.choice([16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB])
@@ -182,7 +182,7 @@ def make(seed: int, seconds: float) -> Schedule:
     readers.append(
         Reader(f"r{len(readers) + 1}", rng.choice(printers).name, "client", rng.choice([0, 0.01]))
     )
-    steps = _steps(rng, seconds, printers, recorders, readers)
+    steps = _steps(rng, seconds, printers, recorders, readers, upgrades=upgrades)
     return Schedule(seed, seconds, ring_size, backlog, printers, recorders, readers, steps)
 
 
@@ -199,12 +199,16 @@ def _steps(
     printers: list[Printer],
     recorders: list[Recorder],
     readers: list[Reader],
+    *,
+    upgrades: bool = True,
 ) -> list[Step]:
     model = _Model()
     count = int(seconds * 1.6)
     times = sorted(rng.uniform(0.05 * seconds, 0.8 * seconds) for _ in range(count))
-    upgrades = max(1, int(seconds / 20))
-    upgrade_at = sorted(rng.uniform(0.25 * seconds, 0.75 * seconds) for _ in range(upgrades))
+    count_upgrades = max(1, int(seconds / 20))
+    upgrade_at = sorted(rng.uniform(0.25 * seconds, 0.75 * seconds) for _ in range(count_upgrades))
+    if not upgrades:
+        upgrade_at = []
     budgets = {r.name: _budget(r, seconds) for r in recorders}
     sessions = [p.name for p in printers] + [r.name for r in recorders]
     steps: list[Step] = []
