@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from stress import daemon as stress_daemon
+from stress.daemon import rss_kib
 from supervisor.client.blocking import Client, connect
 
 MARKER = "PTYSUP_INTEGRITY_RUN"
@@ -157,29 +159,7 @@ class PrivateDaemon:
 
 
 def processes_marked(value: str) -> list[int]:
-    needle = f"{MARKER}={value}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                if needle in f.read():
-                    found.append(int(name))
-        except OSError:
-            continue
-    return found
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return stress_daemon.processes_marked(value, marker=MARKER)
 
 
 @dataclass

@@ -105,8 +105,9 @@ async def _status_pid(path: str) -> int:
     return int((await call(path, "status"))["pid"])
 
 
-def processes_marked(value: str) -> list[int]:
-    needle = f"{MARKER}={value}".encode()
+def processes_marked(value: str, *, marker: str = MARKER) -> list[int]:
+    """Live processes whose environment has `marker=value`."""
+    needle = f"{marker}={value}".encode()
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
