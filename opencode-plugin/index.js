@@ -2,7 +2,7 @@
 import { tool } from "@opencode-ai/plugin";
 
 import * as text from "./descriptions.js";
-import { PtyPlugin } from "./plugin.js";
+import { PtyPlugin, scopeFrom } from "./plugin.js";
 
 const z = tool.schema;
 const id = z.string().describe("The terminal ID from pty_spawn or pty_list (e.g. 3)");
@@ -24,8 +24,8 @@ const ARGS = {
   pty_read: {
     id,
     offset: z.number().optional().describe("Line to start from, 0-based (default 0); with pattern, counts matches"),
-    limit: z.number().optional().describe("Number of lines (default 500); with pattern, counts matches"),
-    pattern: z.string().optional().describe("Regular expression: only lines that match"),
+    limit: z.number().optional().describe("Number of lines, from 1 (default 500); with pattern, counts matches"),
+    pattern: z.string().optional().describe("Regular expression, matched against each line: only lines that match"),
     ignoreCase: z.boolean().optional().describe("Match the pattern without regard to case (default false)"),
   },
   pty_list: {},
@@ -35,9 +35,10 @@ const ARGS = {
   },
   pty_wait: {
     id,
-    pattern: z.string().optional().describe("Regular expression to wait for; without it, wait for the command to end"),
+    pattern: z.string().optional().describe("Regular expression to wait for, matched against each line of new output; without it, wait for the command to end"),
     timeout: z.number().optional().describe("Seconds to wait at most (default 60, at most 3600)"),
     ignoreCase: z.boolean().optional().describe("Match the pattern without regard to case (default false)"),
+    since: z.number().optional().describe("Byte offset of the output to search from (default: where the last input was typed); a match's answer gives the offset to continue from"),
   },
   pty_screen: { id },
 };
@@ -52,14 +53,21 @@ const DESCRIPTIONS = {
   pty_screen: text.SCREEN,
 };
 
+// What the model reads, for the plugin's scope.
+function describe(name, scope) {
+  const said = DESCRIPTIONS[name];
+  if (scope !== "all") return said;
+  return name === "pty_list" ? text.LIST_ALL : said.replace(text.REACH, text.REACH_ALL);
+}
+
 async function server(input) {
   const log = (level, message) =>
     input.client?.app?.log?.({ body: { service: "pty-supervisor", level, message } }).catch?.(() => {});
-  const plugin = new PtyPlugin({ client: input.client, directory: input.directory, log });
+  const plugin = new PtyPlugin({ client: input.client, directory: input.directory, log, scope: scopeFrom() });
   const handlers = plugin.handlers();
   const tools = {};
   for (const [name, args] of Object.entries(ARGS)) {
-    tools[name] = tool({ description: DESCRIPTIONS[name], args, execute: (a, ctx) => handlers[name](a, ctx) });
+    tools[name] = tool({ description: describe(name, plugin.scope), args, execute: (a, ctx) => handlers[name](a, ctx) });
   }
   return {
     tool: tools,
@@ -69,7 +77,8 @@ async function server(input) {
         await plugin.sessionDeleted(event.properties.info.id).catch((err) => log("warn", `ending the terminals of a deleted session: ${err.message}`));
       }
     },
-    dispose: async () => plugin.close(),
+    // OpenCode awaits this; it waits for the removals of a session deleted just before
+    dispose: () => plugin.close(),
   };
 }
 

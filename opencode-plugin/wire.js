@@ -6,6 +6,10 @@ import path from "node:path";
 
 export const PROTOCOL = 1;
 const MAX_FRAME = 64 * 1024 * 1024;
+// The daemon closes a connection that sends a frame over its PTYSUP_MAX_FRAME (8 MiB by
+// default): a request that large is refused here instead, and the connection stays.
+export const MAX_REQUEST = 8 * 1024 * 1024;
+export const REQUEST_TIMEOUT = 15000;
 const OUTPUT = 0x00;
 const CONTROL = 0x7b;
 
@@ -21,6 +25,14 @@ export class ConnectionLost extends Error {
   constructor(message) {
     super(message);
     this.name = "ConnectionLost";
+  }
+}
+
+// The tool call was aborted (the user stopped the agent): nothing more is waited for.
+export class Aborted extends Error {
+  constructor(message = "aborted") {
+    super(message);
+    this.name = "Aborted";
   }
 }
 
@@ -114,22 +126,56 @@ export function encodeControl(message) {
 }
 
 // Splits a byte stream into frame payloads; keeps what is incomplete for the next call.
+// Chunks wait in a list until a whole frame is there: each byte is copied once at most, so
+// a large frame that comes in small chunks costs no more than one that comes at once.
 export class FrameReader {
   constructor() {
-    this.pending = Buffer.alloc(0);
+    this.chunks = [];
+    this.buffered = 0;
+    this.wanted = null; // the size of the frame being read, once its length is known
   }
 
   feed(chunk) {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     const frames = [];
-    while (this.pending.length >= 4) {
-      const size = this.pending.readUInt32BE(0);
-      if (size > MAX_FRAME) throw new ConnectionLost(`the daemon sent a frame of ${size} bytes`);
-      if (this.pending.length < 4 + size) break;
-      frames.push(this.pending.subarray(4, 4 + size));
-      this.pending = this.pending.subarray(4 + size);
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    for (;;) {
+      if (this.wanted === null) {
+        if (this.buffered < 4) break;
+        const head = this._take(4);
+        const size = head.readUInt32BE(0);
+        if (size > MAX_FRAME) throw new ConnectionLost(`the daemon sent a frame of ${size} bytes`);
+        this.wanted = size;
+      }
+      if (this.buffered < this.wanted) break;
+      frames.push(this._take(this.wanted));
+      this.wanted = null;
     }
     return frames;
+  }
+
+  // The next `n` buffered bytes, joined only when they span chunks.
+  _take(n) {
+    this.buffered -= n;
+    const first = this.chunks[0];
+    if (first && first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.chunks[0];
+      const used = Math.min(head.length, n - filled);
+      head.copy(out, filled, 0, used);
+      filled += used;
+      if (used === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(used);
+    }
+    return out;
   }
 }
 
@@ -170,7 +216,7 @@ export class Connection {
   // Connects once the socket's directory is found private and the user's own, then waits
   // for the daemon's hello, which comes first, and says hello back only when the daemon
   // reports this user's uid (or none: a daemon from before it reported one).
-  static open(path, { timeout = 10000, client = "ptysup-opencode-plugin" } = {}) {
+  static open(path, { timeout = 5000, client = "ptysup-opencode-plugin" } = {}) {
     return new Promise((resolve, reject) => {
       let target;
       try {
@@ -183,7 +229,7 @@ export class Connection {
       const timer = setTimeout(() => {
         target.release();
         socket.destroy();
-        reject(new ConnectionLost(`the daemon on ${path} did not greet within ${timeout / 1000} s`));
+        reject(new ConnectionLost(`the daemon on ${path} accepted the connection but did not greet within ${timeout / 1000} s: it may be stopped (SIGSTOP) or stuck`));
       }, timeout);
       let conn = null;
       const fail = (err) => {
@@ -221,20 +267,47 @@ export class Connection {
   }
 
   // `onResult` runs as the result arrives, before any frame that follows it is read:
-  // the place to `track` the subscription the request made.
-  request(op, args = {}, { timeout = 30000, onResult = null } = {}) {
+  // the place to `track` the subscription the request made. `signal` (an AbortSignal)
+  // gives up waiting: the request is then Aborted (the daemon may still carry it out).
+  request(op, args = {}, { timeout = REQUEST_TIMEOUT, onResult = null, signal = null } = {}) {
     if (this.closed) return Promise.reject(new ConnectionLost(this.closeReason));
+    if (signal?.aborted) return Promise.reject(new Aborted(`'${op}' was aborted`));
     const id = this.nextId++;
+    const frame = encodeControl({ ...args, id, op });
+    if (frame.length - 4 > MAX_REQUEST) {
+      return Promise.reject(new DaemonError("too_large", `the request '${op}' would be ${frame.length - 4} bytes, over the ${MAX_REQUEST} the daemon takes`));
+    }
     return new Promise((resolve, reject) => {
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.pending.delete(id);
+      };
+      const onAbort = () => {
+        done();
+        reject(new Aborted(`'${op}' was aborted`));
+      };
       const timer =
         timeout === null
           ? null
           : setTimeout(() => {
-              this.pending.delete(id);
+              done();
               reject(new DaemonError("timeout", `the daemon did not answer '${op}' within ${timeout / 1000} s`));
             }, timeout);
-      this.pending.set(id, { resolve, reject, timer, op, onResult });
-      this.socket.write(encodeControl({ ...args, id, op }));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(id, {
+        op,
+        onResult,
+        resolve: (value) => {
+          done();
+          resolve(value);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
+      this.socket.write(frame);
     });
   }
 
@@ -280,13 +353,10 @@ export class Connection {
     if (message.type === "result" || (message.type === "error" && message.id !== null && message.id !== undefined)) {
       const waiting = this.pending.get(message.id);
       if (!waiting) return;
-      this.pending.delete(message.id);
-      if (waiting.timer) clearTimeout(waiting.timer);
       if (message.type === "result") {
         waiting.onResult?.(message.result);
         waiting.resolve(message.result);
-      }
-      else waiting.reject(new DaemonError(message.code, message.message));
+      } else waiting.reject(new DaemonError(message.code, message.message));
       return;
     }
     if (message.type === "error") {
@@ -307,10 +377,7 @@ export class Connection {
     this.closed = true;
     this.closeReason = reason;
     const error = new ConnectionLost(reason);
-    for (const waiting of this.pending.values()) {
-      if (waiting.timer) clearTimeout(waiting.timer);
-      waiting.reject(error);
-    }
+    for (const waiting of [...this.pending.values()]) waiting.reject(error);
     this.pending.clear();
     for (const handlers of this.subs.values()) handlers.lost?.(error);
     this.subs.clear();

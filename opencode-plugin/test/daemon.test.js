@@ -26,7 +26,7 @@ test("no daemon and no start: the tool error says how to start one", async () =>
   boxes.push(box);
   const plugin = new PtyPlugin({ directory: box.project, daemon: new Daemon({ env: box.env, autostart: false }) });
   await assert.rejects(plugin.handlers().pty_list({}, context(box)), (err) => {
-    assert.match(err.message, /^pty_list: no pty-supervisor daemon is running on .*control\.sock; start it with `ptysup daemon --socket /);
+    assert.match(err.message, /^pty_list: the pty-supervisor daemon is unavailable: no pty-supervisor daemon is running on .*control\.sock; start it with `ptysup daemon --socket /);
     return true;
   });
 });

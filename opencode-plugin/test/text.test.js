@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { parseEscapes, plainLines, preview, typedCommands } from "../text.js";
+import { LineDecoder, MAX_CELLS, around, numbered, parseEscapes, plainLines, preview, typedCommands } from "../text.js";
 
 test("pty_write escapes become bytes", () => {
   assert.deepEqual([...parseEscapes("a\\nb\\r\\t\\\\")], [...Buffer.from("a\nb\r\t\\")]);
@@ -20,4 +20,22 @@ test("terminal output becomes the plain lines a person sees", () => {
 test("previews and typed commands name control characters", () => {
   assert.equal(preview(Buffer.from("ls\n\x03\x1b")), "ls\\n^C\\e");
   assert.deepEqual(typedCommands(Buffer.from("cd ~\nopencode run hi\r\x03")), ["cd ~", "opencode run hi"]);
+});
+
+test("each character knows the offset past its bytes; a line past MAX_CELLS is broken", () => {
+  const decoder = new LineDecoder(100);
+  const lines = [];
+  decoder.feed(Buffer.from("é\x1b[1mab\r\nxy"), (l) => lines.push(l));
+  assert.deepEqual(lines.map((l) => [l.text, l.start, l.end, l.ends]), [["éab", 100, 110, [102, 107, 108]]]);
+  assert.deepEqual(decoder.partial(), { text: "xy", start: 110, end: 112, ends: [111, 112] });
+  assert.equal(plainLines("x".repeat(MAX_CELLS + 5)).length, 2);
+  assert.deepEqual(plainLines("50%\r100%\x1b[K\r\nab\x1b[2Kc"), ["100%", "  c"]);
+});
+
+test("a match past column 2,000 is shown, with where its window starts", () => {
+  const line = "x".repeat(5000) + "NEEDLE" + "y".repeat(5000);
+  const out = numbered(7, line, { index: 5000, length: 6 });
+  assert.match(out, /^00007\| …\(from column \d+\) x+NEEDLEy+…$/);
+  assert.ok(out.length < 2100, out.length);
+  assert.equal(around("short NEEDLE", 6, 12), "short NEEDLE");
 });

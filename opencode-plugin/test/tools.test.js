@@ -74,7 +74,7 @@ test("spawn, write, wait for a pattern, read, screen, kill", async () => {
   assert.match(again, /status="killed by SIGHUP"|status="exited/);
   const removed = await tools.pty_kill({ id, cleanup: true }, ctx);
   assert.match(removed, /Already ended: \d+ \(removed/);
-  await assert.rejects(tools.pty_read({ id }, ctx), /pty_read: no terminal '\d+'; pty_list shows the terminals/);
+  await assert.rejects(tools.pty_read({ id }, ctx), /pty_read: no terminal '\d+' \(it may have been removed\); pty_list shows this project's terminals/);
 });
 
 test("pty_wait without a pattern returns the exit code; a pattern that never comes times out", async () => {
@@ -103,7 +103,7 @@ test("every bad argument is refused with its name", async () => {
     ["pty_write", { id: "99999", data: "x" }, /pty_write: no terminal '99999'/],
     ["pty_write", { id: "a b", data: "x" }, /pty_write: 'id' "a b" is not a terminal id/],
     ["pty_read", { id: "1", offset: -1 }, /'offset' must be a whole number from 0/],
-    ["pty_read", { id: "1", limit: 1.5 }, /'limit' must be a whole number from 0/],
+    ["pty_read", { id: "1", limit: 1.5 }, /'limit' must be a whole number from 1/],
     ["pty_read", { id: "1", pattern: "(" }, /pty_read: 'pattern' '\(' is not a valid regular expression/],
     ["pty_wait", { id: "1", timeout: -1 }, /'timeout' must be a number of seconds from 0 to 3600/],
     ["pty_wait", { id: "1", pattern: "[" }, /pty_wait: 'pattern' '\[' is not a valid regular expression/],

@@ -111,5 +111,5 @@ def test_bad_tool_input_reaches_the_model_as_an_error(world: World) -> None:
     )
     world.opencode("run", "bad prompt")
     said = json.dumps(world.model.seen[-1]["messages"])
-    assert "no terminal '404'; pty_list shows the terminals" in said
+    assert "no terminal '404' (it may have been removed); pty_list shows" in said
     assert "bogus" in said

@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+import weakref
 from typing import Any
 
 import trio
@@ -13,6 +14,7 @@ from supervisor.daemon.clients.call import Call
 from supervisor.daemon.clients.hub import Hub, Upgrade
 from supervisor.daemon.clients.optable import op
 from supervisor.daemon.session import plane as byteplane
+from supervisor.daemon.session.session import Session
 from supervisor.daemon.spawn.childenv import context_env
 from supervisor.daemon.spawn.context import Context, decide
 from supervisor.protocol import BAD_REQUEST, CONFLICT, INTERNAL, PROTOCOL_VERSION, ProtocolError
@@ -28,6 +30,11 @@ from supervisor.protocol.requests import (
     WaitArgs,
     WriteArgs,
 )
+
+_last_input: "weakref.WeakKeyDictionary[Session, dict[str, Any]]" = weakref.WeakKeyDictionary()
+"""Each session's last `write` (`info`'s `last_input`): where the output stood when it began
+(what came after is the answer to it), and whether it ended with Enter. Input frames and
+attached terminals' keys are not counted; nor is it carried over an upgrade."""
 
 RULES = {
     "explicit": "1: the request named a project directory",
@@ -177,14 +184,18 @@ async def spawn(hub: Hub, call: Call, args: SpawnArgs) -> dict[str, Any]:
 
 @op("info")
 async def info(hub: Hub, call: Call, args: SessionArgs) -> dict[str, Any]:
-    return hub.registry.lookup(args.session).describe()
+    session = hub.registry.lookup(args.session)
+    return {**session.describe(), "last_input": _last_input.get(session)}
 
 
 @op("write")
 async def write(hub: Hub, call: Call, args: WriteArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
     offset = session.ring.end
-    return {"written": await session.writer.write(args.payload()), "offset": offset}
+    data = args.payload()
+    if session.state == "running":
+        _last_input[session] = {"offset": offset, "enter": data.endswith((b"\n", b"\r"))}
+    return {"written": await session.writer.write(data), "offset": offset}
 
 
 @op("resize")
@@ -226,7 +237,10 @@ async def kill(hub: Hub, call: Call, args: KillArgs) -> dict[str, Any]:
 @op("remove")
 async def remove(hub: Hub, call: Call, args: SessionArgs) -> dict[str, Any]:
     session = hub.registry.lookup(args.session)
-    await hub.registry.remove(session)
+    # Finished even when the client goes away meanwhile (an OpenCode that removes its
+    # session's terminals as it exits): half a removal would leave the processes running.
+    with trio.CancelScope(shield=True):
+        await hub.registry.remove(session)
     return {"removed": session.id, "session": session.describe()}
 
 
