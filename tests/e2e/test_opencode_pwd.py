@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing
@@ -26,11 +25,10 @@ from pathlib import Path
 import pytest
 
 from supervisor.opencode.project import project_for
-from tests.conftest import BIN, PTYSUP, Sandbox, make_sandbox, wait_until
+from tests.conftest import BIN, Sandbox, wait_until
 from tests.e2e.test_opencode_context import Shell
-from tests.opencode.helpers import OPENCODE, commit, git
-from tests.plugin.conftest import World
-from tests.plugin.scripted_model import ScriptedModel, serving
+from tests.opencode.helpers import OPENCODE, git
+from tests.plugin.conftest import World, opened_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.opencode, pytest.mark.timeout(420)]
 
@@ -103,41 +101,11 @@ def scene() -> Iterator[Scene]:
     assert OPENCODE.exists(), "the pinned OpenCode is missing: run scripts/setup --tests"
     base = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
     try:
-        box = make_sandbox(base)
-        box.env.update(
-            PATH=f"{OPENCODE.parent}:{box.env['PATH']}",
-            OPENCODE_DISABLE_AUTOUPDATE="1",
-            OPENCODE_DISABLE_MODELS_FETCH="1",
-        )
-        env = box.env  # the shells the daemon starts get exactly this environment
-        project = base / "A"
-        (project / "sub").mkdir(parents=True)
-        git(project, "init", "-q", env=env)
-        commit(project, "a", env=env)
-        subprocess.run(
-            [PTYSUP, "opencode", "plugin", "install"], env=env, check=True, capture_output=True
-        )
-        model = ScriptedModel({})
-        with serving(model):
-            config = Path(env["XDG_CONFIG_HOME"]) / "opencode" / "opencode.json"
-            config.write_text(
-                json.dumps(
-                    {
-                        "provider": model.provider_config(),
-                        "model": "scripted/m",
-                        "small_model": "scripted/m",
-                        "permission": {"external_directory": "allow"},
-                    }
-                )
-            )
-            a = Path(os.path.realpath(project))
+        with opened_world(base, daemon_env=True) as world:
+            a = Path(os.path.realpath(world.project))
             a_id = project_for(str(a)).id
             assert a_id != "global"
-            try:
-                yield Scene(World(box, env, project, model), a, a_id)
-            finally:
-                left = box.cleanup()
-                assert not left, f"processes left behind: {left}"
+            yield Scene(world, a, a_id)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +55,21 @@ class World:
         return out
 
 
-@pytest.fixture
-def world(short_tmp: Path) -> Iterator[World]:
-    box = make_sandbox(short_tmp)
+@contextmanager
+def opened_world(base: Path, *, daemon_env: bool = False) -> Iterator[World]:
+    """A World under `base`; with `daemon_env`, what the CLI starts (the daemon, so its
+    shells) gets OpenCode's environment too."""
+    box = make_sandbox(base)
     env = {
         **box.env,
         "PATH": f"{OPENCODE.parent}:{box.env['PATH']}",
         "OPENCODE_DISABLE_AUTOUPDATE": "1",
         "OPENCODE_DISABLE_MODELS_FETCH": "1",
     }
-    project = short_tmp / "A"
-    project.mkdir()
+    if daemon_env:
+        box.env = env
+    project = base / "A"
+    (project / "sub").mkdir(parents=True)
     git(project, "init", "-q", env=env)
     commit(project, "a", env=env)
     subprocess.run(
@@ -88,3 +93,9 @@ def world(short_tmp: Path) -> Iterator[World]:
         finally:
             left = box.cleanup()
             assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture
+def world(short_tmp: Path) -> Iterator[World]:
+    with opened_world(short_tmp) as opened:
+        yield opened
