@@ -21,7 +21,7 @@ from supervisor.daemon.clients.connection import UNCOUNTED_PARTIAL, FrameBudget
 from supervisor.daemon.clients.server import refusal, reserved
 from supervisor.settings import MiB, Settings
 from tests.conftest import Sandbox, wait_until
-from tests.reliability.helpers import HELLO, frame
+from tests.reliability.helpers import HELLO, frame, read_frames
 
 slow = pytest.mark.slow
 
@@ -70,22 +70,7 @@ def first_frame(sock: socket.socket, timeout: float = 10.0) -> dict:
 
 
 def frames_until_close(sock: socket.socket, timeout: float = 10.0) -> list[dict]:
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            break
-        data += chunk
-    found = []
-    while len(data) >= 4:
-        size = int.from_bytes(data[:4], "big")
-        found.append(json.loads(data[4 : 4 + size]))
-        data = data[4 + size :]
-    return found
+    return [f for f in read_frames(sock, timeout) if isinstance(f, dict)]
 
 
 @pytest.fixture
